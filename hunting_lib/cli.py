@@ -1,0 +1,134 @@
+"""``python -m hunting_lib``: the commands of the contract.
+
+Exit status: 0 on success, 2 for bad input or bad arguments (one line on stderr, never a
+traceback), 1 for anything else. Data warnings go to stderr, one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from .errors import BadInputError, DataWarning
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit status 2, one line
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    return value
+
+
+def _add_hunt_options(parser: argparse.ArgumentParser, data_required: bool) -> None:
+    parser.add_argument("--data-dir", required=data_required, type=Path, help="the data folder")
+    parser.add_argument("--start", help="window start, ISO 8601 (default: the data's first event)")
+    parser.add_argument("--end", help="window end, ISO 8601, inclusive (default: the data's last event)")
+    parser.add_argument("--threshold", type=_positive_int, default=None,
+                        help="a group is rare when its run count is below this (default: the seed's 3)")
+    parser.add_argument("--max-devices", type=_positive_int, default=None,
+                        help="also keep groups seen on at most N devices, whatever their count")
+    parser.add_argument("--match", choices=["seed", "process"], default="seed",
+                        help="seed: the published string match; process: process identity")
+    parser.add_argument("--date-order", choices=["auto", "dmy", "mdy"], default="auto",
+                        help="for Log Analytics times like 03/04/2026: day or month first")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m hunting_lib", description="Rare scheduled task hunting kit")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    hunt = commands.add_parser("hunt", help="run the hunt on a data folder")
+    _add_hunt_options(hunt, data_required=True)
+    hunt.add_argument("--output", type=Path, help="write .json (full result) or .csv (activity)")
+
+    sample = commands.add_parser("sample", help="write the synthetic sample data set")
+    sample.add_argument("--output", type=Path, default=Path("sample_data"))
+    sample.add_argument("--scale", type=float, default=1.0)
+    sample.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    sample.add_argument("--seed", type=int, default=None)
+    return parser
+
+
+def _params(args: argparse.Namespace):
+    from .params import HuntParams
+
+    options = {"start": args.start, "end": args.end, "max_devices": args.max_devices, "match": args.match}
+    if args.threshold is not None:
+        options["threshold"] = args.threshold
+    return HuntParams(**options)
+
+
+def _cmd_hunt(args: argparse.Namespace) -> int:
+    from .hunt import hunt_columns, run_hunt
+    from .loader import load_data_folder
+    from .output import format_summary, write_activity_csv, write_json
+
+    params = _params(args)
+    if params.match != "seed":
+        raise BadInputError("--match process: process-keyed correlation is not available yet")
+    folder = load_data_folder(args.data_dir, columns=hunt_columns(), date_order=args.date_order)
+    result = run_hunt(folder, params)
+    if args.output is None:
+        print(format_summary(result))
+        return EXIT_OK
+    suffix = args.output.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise BadInputError(f"--output {args.output}: use a .json or .csv file name")
+    if args.output.parent and not args.output.parent.exists():
+        args.output.parent.mkdir(parents=True)
+    (write_json if suffix == ".json" else write_activity_csv)(result, args.output)
+    print(format_summary(result))
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import generate_sample
+
+    if args.scale <= 0:
+        raise BadInputError(f"--scale {args.scale}: must be above 0")
+    options = {} if args.seed is None else {"seed": args.seed}
+    counts = generate_sample(args.output, scale=args.scale, fmt=args.format, **options)
+    print(f"wrote {sum(counts.values())} events in {len(counts)} tables to {args.output}")
+    return EXIT_OK
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    prefix = "warning" if issubclass(category, DataWarning) else category.__name__
+    print(f"{prefix}: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"hunt": _cmd_hunt, "sample": _cmd_sample}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # third-party noise; our own data warnings are shown
+        warnings.simplefilter("always", DataWarning)
+        warnings.showwarning = _show_warning
+        try:
+            return commands[args.command](args)
+        except BadInputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return EXIT_FAILURE
+        except Exception as exc:  # the contract: one line, never a traceback (unless asked)
+            if os.environ.get("HUNTING_LIB_DEBUG"):
+                raise
+            detail = " ".join(str(exc).split())
+            print(f"error: {type(exc).__name__}: {detail} (set HUNTING_LIB_DEBUG=1 for details)",
+                  file=sys.stderr)
+            return EXIT_FAILURE

@@ -1,0 +1,74 @@
+"""``run_hunt``: the whole hunt, load -> rarity -> correlate, in one call.
+
+This is the entry point the command line and the notebooks use. Read it top to bottom to see
+the pipeline; each step is a plain function over DataFrames in its own module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+import pandas as pd
+
+from .correlate import ACTIVITY_COLUMNS, summarise_activity, task_activity_rows
+from .loader import DataFolder, ensure_columns, load_data_folder
+from .params import HuntParams
+from .rarity import TASK_START_COLUMNS, find_rare_tasks, scheduled_task_starts
+from .schema import PROCESS_TABLE, TABLES
+
+#: What ``run_hunt`` accepts: a data folder's path, a loaded folder, or DataFrames by table name.
+HuntSource = Union[str, Path, DataFolder, Mapping[str, pd.DataFrame]]
+
+
+@dataclass
+class HuntResult:
+    """Everything one hunt produced.
+
+    - ``rare_tasks``: one row per rare (FileName, ProcessCommandLine, FolderPath) group.
+    - ``activity``: the seed's final summary, one row per initiating process.
+    - ``task_starts``: the Task Scheduler starts that steps 1-3 kept (rare or not), for pivots.
+    - ``activity_rows``: the matched events themselves, newest first, for timelines.
+    """
+
+    params: HuntParams
+    rare_tasks: pd.DataFrame
+    activity: pd.DataFrame
+    task_starts: pd.DataFrame
+    activity_rows: pd.DataFrame
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.params.as_dict()
+
+
+def hunt_columns() -> dict[str, list[str]]:
+    """The columns the hunt reads from each table (the loader reads no others)."""
+    columns = {table: list(ACTIVITY_COLUMNS) for table in TABLES}
+    columns[PROCESS_TABLE] = list(dict.fromkeys(TASK_START_COLUMNS + ACTIVITY_COLUMNS))
+    return columns
+
+
+def _tables(source: HuntSource) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    if isinstance(source, (str, Path)):
+        source = load_data_folder(source, columns=hunt_columns())
+    if isinstance(source, DataFolder):
+        return dict(source.tables), {t: str(p) for t, p in source.files.items()}
+    tables = {}
+    for table, columns in hunt_columns().items():
+        if table in source:
+            tables[table] = ensure_columns(source[table], table, columns)
+    return tables, {}
+
+
+def run_hunt(source: HuntSource, params: HuntParams | None = None) -> HuntResult:
+    """Run the published hunt (and the kit's extensions chosen in ``params``) on local data."""
+    params = params or HuntParams()
+    tables, sources = _tables(source)
+    task_starts = scheduled_task_starts(tables[PROCESS_TABLE], params)
+    rare_tasks = find_rare_tasks(task_starts, params)
+    activity_rows = task_activity_rows(tables, rare_tasks, params)
+    activity = summarise_activity(activity_rows)
+    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, sources)

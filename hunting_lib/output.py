@@ -1,0 +1,93 @@
+"""Writing a hunt's result: the contract's JSON document, the activity CSV and a terminal table.
+
+Every string here may have been written by an attacker (command lines, paths, file names). JSON
+escaping keeps them inert in the document; for the terminal, control characters, escape
+sequences and bidirectional overrides are shown as visible ``\\x..``/``\\u....`` escapes so that
+they can neither redraw the screen nor reorder what the analyst reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .hunt import HuntResult
+
+# C0 and C1 controls, DEL, and the Unicode bidi embedding/override/isolate marks.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(value: object) -> str:
+    """``value`` as one printable line: unsafe characters become visible escapes."""
+    text = "" if value is None else str(value)
+    return _UNSAFE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+def iso_utc(stamps: pd.Series) -> pd.Series:
+    """ISO 8601 UTC with 7 fractional digits and ``Z``, the way Defender writes times; None for NaT."""
+    text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.cat(
+        (stamps.dt.nanosecond // 100).astype("Int64").astype(str).str.zfill(1), sep=""
+    ) + "Z"
+    return text.where(stamps.notna(), None)
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready records: times as ISO strings, missing values as null, lists kept as lists."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            out[column] = iso_utc(values)
+        elif not pd.api.types.is_object_dtype(values.dtype):
+            out[column] = values.astype(object).where(values.notna(), None)
+    return out.to_dict(orient="records")
+
+
+def hunt_document(result: HuntResult) -> dict[str, Any]:
+    """The contract's JSON object: ``parameters``, ``rare_tasks`` (rank order) and ``activity``."""
+    parameters = {**result.parameters, "sources": result.sources}
+    return {
+        "parameters": parameters,
+        "rare_tasks": frame_records(result.rare_tasks),
+        "activity": frame_records(result.activity),
+    }
+
+
+def write_json(result: HuntResult, path: str | Path) -> None:
+    document = hunt_document(result)
+    Path(path).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_activity_csv(result: HuntResult, path: str | Path) -> None:
+    """The activity table as CSV, each list as a JSON array."""
+    records = pd.DataFrame(frame_records(result.activity), columns=result.activity.columns)
+    for column in records.columns:
+        if records[column].map(lambda v: isinstance(v, list)).any():
+            records[column] = records[column].map(lambda v: json.dumps(v, ensure_ascii=False))
+    records.to_csv(path, index=False, encoding="utf-8")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_summary(result: HuntResult, width: int = 70) -> str:
+    """A short, ranked, terminal-safe table of the rare task groups."""
+    rare = result.rare_tasks
+    lines = [
+        f"{len(rare)} rare scheduled task group(s); "
+        f"{len(result.activity)} task process(es) with activity in {len(result.activity_rows)} event(s)"
+    ]
+    if rare.empty:
+        return lines[0]
+    lines.append(f"{'#':>3}  {'runs':>4}  {'devs':>4}  {'file':<26}  command line")
+    for rank, row in enumerate(rare.itertuples(index=False), start=1):
+        lines.append(
+            f"{rank:>3}  {row.Count:>4}  {row.DeviceCount:>4}  "
+            f"{_clip(safe_text(row.FileName), 26):<26}  {_clip(safe_text(row.ProcessCommandLine), width)}"
+        )
+    return "\n".join(lines)

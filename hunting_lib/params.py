@@ -1,0 +1,90 @@
+"""``HuntParams``: every knob of one hunt, in one immutable object.
+
+The defaults reproduce the published query: its threshold, its exact parent command line and its
+string-keyed correlation. Anything else is an explicit choice that is recorded in the output's
+``parameters`` so that a report always says how it was produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+from .errors import BadInputError
+from .query import seed_literals
+
+MatchMode = Literal["seed", "process"]
+MATCH_MODES: tuple[str, ...] = ("seed", "process")
+
+
+def parse_time(value: str | pd.Timestamp | None, name: str) -> pd.Timestamp | None:
+    """An ISO 8601 bound as a UTC timestamp (a bound without a zone is taken as UTC)."""
+    if value is None or value == "":
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise BadInputError(f"{name}: {value!r} is not an ISO 8601 time") from None
+    if pd.isna(stamp):
+        raise BadInputError(f"{name}: {value!r} is not an ISO 8601 time")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class HuntParams:
+    """Parameters of one hunt.
+
+    - ``start``/``end``: the time window, inclusive at both ends like KQL's ``between``; None
+      means the whole range of the data. It applies to every table.
+    - ``threshold``: a (FileName, ProcessCommandLine, FolderPath) group is rare when its run count
+      is below it (the seed's ``count_ < 3``).
+    - ``max_devices``: also keep a group that ran on at most this many devices, whatever its
+      count. It catches the frequent beacon on one machine that the count alone lets through.
+    - ``parent_command_lines``: the Task Scheduler service's command lines to accept, compared
+      exactly as the seed does (``==``).
+    - ``match``: ``seed`` correlates activity by lower-cased strings as the published query does;
+      ``process`` keys it on process identity.
+    """
+
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    threshold: int = field(default_factory=lambda: seed_literals().threshold)
+    max_devices: int | None = None
+    parent_command_lines: tuple[str, ...] = field(
+        default_factory=lambda: (seed_literals().parent_command_line,)
+    )
+    match: MatchMode = "seed"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", parse_time(self.start, "start"))
+        object.__setattr__(self, "end", parse_time(self.end, "end"))
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, int):
+            raise BadInputError(f"threshold: {self.threshold!r} is not a whole number")
+        if self.threshold < 1:
+            raise BadInputError(
+                f"threshold: {self.threshold} keeps nothing; the rarity test is count < threshold,"
+                " so the threshold must be at least 1"
+            )
+        if self.max_devices is not None and (
+            isinstance(self.max_devices, bool)
+            or not isinstance(self.max_devices, int)
+            or self.max_devices < 1
+        ):
+            raise BadInputError(f"max_devices: {self.max_devices!r} must be a whole number >= 1")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise BadInputError(f"start {self.start.isoformat()} is after end {self.end.isoformat()}")
+        if self.match not in MATCH_MODES:
+            raise BadInputError(f"match: {self.match!r} is not one of {', '.join(MATCH_MODES)}")
+        if not self.parent_command_lines:
+            raise BadInputError("parent_command_lines: at least one command line is needed")
+        object.__setattr__(self, "parent_command_lines", tuple(self.parent_command_lines))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters, for the output's ``parameters`` key."""
+        out = asdict(self)
+        for key in ("start", "end"):
+            out[key] = None if out[key] is None else out[key].isoformat()
+        out["parent_command_lines"] = list(self.parent_command_lines)
+        return out
