@@ -1,0 +1,35 @@
+# The kit's commands. On a fresh clone you need only two:  make hunt  and  make test.
+# Every target builds .venv/ first when it is missing or pyproject.toml has changed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?= sample_data
+REPORTS := reports
+
+.PHONY: setup hunt test sample clean
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml is newer than the last install, so a second
+# `make setup` returns in well under a second.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+hunt: $(STAMP)
+	@mkdir -p $(REPORTS)
+	$(PY) -m hunting_lib hunt --data-dir $(DATA) --output $(REPORTS)/findings.json
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Regenerate sample_data/ from the generator (the committed copy must stay identical).
+sample: $(STAMP)
+	$(PY) -m hunting_lib sample --output sample_data
+
+clean:
+	rm -rf $(REPORTS) .pytest_cache .hypothesis
