@@ -78,14 +78,14 @@ def _cmd_hunt(args: argparse.Namespace) -> int:
     params = _params(args)
     if params.match != "seed":
         raise BadInputError("--match process: process-keyed correlation is not available yet")
+    suffix = args.output.suffix.lower() if args.output is not None else ""
+    if args.output is not None and suffix not in (".json", ".csv"):
+        raise BadInputError(f"--output {args.output}: use a .json or .csv file name")
     folder = load_data_folder(args.data_dir, columns=hunt_columns(), date_order=args.date_order)
     result = run_hunt(folder, params)
     if args.output is None:
         print(format_summary(result))
         return EXIT_OK
-    suffix = args.output.suffix.lower()
-    if suffix not in (".json", ".csv"):
-        raise BadInputError(f"--output {args.output}: use a .json or .csv file name")
     if args.output.parent and not args.output.parent.exists():
         args.output.parent.mkdir(parents=True)
     (write_json if suffix == ".json" else write_activity_csv)(result, args.output)

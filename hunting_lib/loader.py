@@ -468,11 +468,14 @@ def load_data_folder(
             + _suggest_file(PROCESS_TABLE, data_dir)
         )
     tables: dict[str, pd.DataFrame] = {}
+    absent = []
     for table in TABLES:
         wanted = None if columns is None else list(columns.get(table, []))
         if table in files:
             tables[table] = load_table(files[table], table, wanted, date_order)
         else:
-            _warn(f"{data_dir.name}: no {table} file; it counts as empty{_suggest_file(table, data_dir)}")
+            absent.append(table + _suggest_file(table, data_dir))
             tables[table] = empty_table(table, wanted if wanted is not None else required_columns(table))
+    if absent:
+        _warn(f"{data_dir.name}: no file for {', '.join(absent)}; each counts as empty")
     return DataFolder(tables=tables, files=files)

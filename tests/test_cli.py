@@ -1,0 +1,95 @@
+"""The command line as the contract describes it: outputs, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from hunting_lib.cli import main
+from tests.conftest import REPO, SAMPLE_DATA, activity, task_start
+
+EVIL = ("evil.exe", "evil.exe -run", r"C:\Users\Public\evil.exe")
+
+
+@pytest.fixture
+def folder(tmp_path):
+    pd.DataFrame([task_start(*EVIL, pid=1), task_start("ok.exe", "ok.exe", r"C:\ok.exe", pid=2),
+                  task_start("ok.exe", "ok.exe", r"C:\ok.exe", pid=3),
+                  task_start("ok.exe", "ok.exe", r"C:\ok.exe", pid=4)]).to_csv(
+        tmp_path / "DeviceProcessEvents.csv", index=False)
+    pd.DataFrame([activity(*EVIL, pid=1, RemoteIP="203.0.113.9", RemotePort=443)]).to_csv(
+        tmp_path / "DeviceNetworkEvents.csv", index=False)
+    return tmp_path
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "hunting_lib", *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, timeout=300)
+
+
+def test_hunt_writes_the_contract_json(folder, tmp_path):
+    out = tmp_path / "out" / "findings.json"
+    done = run("hunt", "--data-dir", folder, "--output", out)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out.read_text())
+    assert set(document) == {"parameters", "rare_tasks", "activity"}
+    assert document["parameters"]["threshold"] == 3
+    (task,) = document["rare_tasks"]
+    assert (task["FileName"], task["ProcessCommandLine"], task["FolderPath"], task["Count"]) == (*EVIL, 1)
+    (row,) = document["activity"]
+    assert row["InitiatingProcessId"] == 1 and row["RemoteIPs"] == ["203.0.113.9"]
+    assert row["InitiatingProcessCreationTime"] == "2026-11-02T08:00:00.0000000Z"
+    assert row["Actions"] == ["ConnectionSuccess"] and row["FileNames"] == []
+    assert "evil.exe" in done.stdout and "wrote" in done.stdout
+
+
+def test_hunt_writes_activity_csv_with_json_lists(folder, tmp_path):
+    out = tmp_path / "activity.csv"
+    assert run("hunt", "--data-dir", folder, "--output", out).returncode == 0
+    table = pd.read_csv(out)
+    assert json.loads(table.loc[0, "RemoteIPs"]) == ["203.0.113.9"]
+
+
+def test_hunt_without_output_prints_a_table(folder, capsys):
+    assert main(["hunt", "--data-dir", str(folder), "--threshold", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 rare scheduled task group(s)" in printed
+    assert printed.index("evil.exe") < printed.index("ok.exe")  # fewest runs first
+
+
+@pytest.mark.parametrize("args", [
+    ["hunt"],
+    ["hunt", "--data-dir", "nowhere"],
+    ["hunt", "--data-dir", "{folder}", "--threshold", "0"],
+    ["hunt", "--data-dir", "{folder}", "--threshold", "three"],
+    ["hunt", "--data-dir", "{folder}", "--start", "last tuesday"],
+    ["hunt", "--data-dir", "{folder}", "--output", "x.xlsx"],
+    ["frobnicate"],
+])
+def test_bad_input_exits_2_with_one_line(folder, args):
+    done = run(*[a.format(folder=folder) for a in args])
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("warning:")]
+    assert len(errors) == 1 and errors[0].startswith(("error:", "python -m hunting_lib")), done.stderr
+
+
+def test_terminal_output_escapes_control_characters(tmp_path):
+    hostile = "evil.exe \x1b[2J\x1b]0;pwned\x07 \u202egnp.exe"
+    pd.DataFrame([task_start("evil.exe", hostile, r"C:\evil.exe", pid=1)]).to_csv(
+        tmp_path / "DeviceProcessEvents.csv", index=False)
+    done = run("hunt", "--data-dir", tmp_path)
+    assert done.returncode == 0
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
+    assert "\\x1b[2J" in done.stdout and "\\u202e" in done.stdout
+
+
+@pytest.mark.skipif(not SAMPLE_DATA.joinpath("scenarios.yaml").exists(), reason="no sample data yet")
+def test_hunt_on_the_sample_data(tmp_path):
+    out = tmp_path / "findings.json"
+    done = run("hunt", "--data-dir", SAMPLE_DATA, "--output", out)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out.read_text())
+    assert document["rare_tasks"] and document["activity"]
