@@ -39,6 +39,8 @@ def _add_hunt_options(parser: argparse.ArgumentParser, data_required: bool) -> N
                         help="a group is rare when its run count is below this (default: the seed's 3)")
     parser.add_argument("--max-devices", type=_positive_int, default=None,
                         help="also keep groups seen on at most N devices, whatever their count")
+    parser.add_argument("--exclusions", default=None, metavar="PATH|none",
+                        help="exclusions YAML (default: the shipped file); none for the published query")
     parser.add_argument("--match", choices=["seed", "process"], default="seed",
                         help="seed: the published string match; process: process identity")
     parser.add_argument("--date-order", choices=["auto", "dmy", "mdy"], default="auto",
@@ -67,6 +69,8 @@ def _params(args: argparse.Namespace):
     options = {"start": args.start, "end": args.end, "max_devices": args.max_devices, "match": args.match}
     if args.threshold is not None:
         options["threshold"] = args.threshold
+    if args.exclusions is not None:
+        options["exclusions"] = args.exclusions
     return HuntParams(**options)
 
 

@@ -37,6 +37,17 @@ ACTIVITY_COLUMNS: list[str] = ACTIVITY_KEYS + [
     "FileName",
     "RemoteIP",
     "InitiatingProcessFolderPath",
+    # Not read by the seed, but by triage and the pivots: what was written, loaded or contacted.
+    "FolderPath",
+    "ProcessCommandLine",
+    "ProcessId",
+    "ProcessCreationTime",
+    "AccountName",
+    "RemotePort",
+    "RemoteUrl",
+    "RegistryKey",
+    "RegistryValueName",
+    "RegistryValueData",
 ]
 
 #: The seed's three ``make_set`` lists: output name and source column.

@@ -1,4 +1,4 @@
-"""``run_hunt``: the whole hunt, load -> rarity -> correlate, in one call.
+"""``run_hunt``: the whole hunt, load -> rarity -> correlate -> triage, in one call.
 
 This is the entry point the command line and the notebooks use. Read it top to bottom to see
 the pipeline; each step is a plain function over DataFrames in its own module.
@@ -13,10 +13,12 @@ from typing import Any, Mapping, Union
 import pandas as pd
 
 from .correlate import ACTIVITY_COLUMNS, summarise_activity, task_activity_rows
+from .exclusions import load_exclusions
 from .loader import DataFolder, ensure_columns, load_data_folder
 from .params import HuntParams
 from .rarity import TASK_START_COLUMNS, find_rare_tasks, scheduled_task_starts
 from .schema import PROCESS_TABLE, TABLES
+from .triage import exclusion_summary, rank, score, suppress
 
 #: What ``run_hunt`` accepts: a data folder's path, a loaded folder, or DataFrames by table name.
 HuntSource = Union[str, Path, DataFolder, Mapping[str, pd.DataFrame]]
@@ -30,6 +32,7 @@ class HuntResult:
     - ``activity``: the seed's final summary, one row per initiating process.
     - ``task_starts``: the Task Scheduler starts that steps 1-3 kept (rare or not), for pivots.
     - ``activity_rows``: the matched events themselves, newest first, for timelines.
+    - ``exclusions``: per exclusion rule in force, the tasks, runs and events it suppressed.
     """
 
     params: HuntParams
@@ -37,11 +40,23 @@ class HuntResult:
     activity: pd.DataFrame
     task_starts: pd.DataFrame
     activity_rows: pd.DataFrame
+    exclusions: pd.DataFrame
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def parameters(self) -> dict[str, Any]:
-        return self.params.as_dict()
+        rules = self.exclusions.to_dict(orient="records")
+        return {**self.params.as_dict(), "exclusion_rules": rules}
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        """The rare groups no exclusion suppressed, in rank order."""
+        return self.rare_tasks[self.rare_tasks["SuppressedBy"].isna()].reset_index(drop=True)
+
+    @property
+    def suppressed(self) -> pd.DataFrame:
+        """The rare groups an exclusion rule suppressed, with the rule."""
+        return self.rare_tasks[self.rare_tasks["SuppressedBy"].notna()].reset_index(drop=True)
 
 
 def hunt_columns() -> dict[str, list[str]]:
@@ -66,9 +81,15 @@ def _tables(source: HuntSource) -> tuple[dict[str, pd.DataFrame], dict[str, str]
 def run_hunt(source: HuntSource, params: HuntParams | None = None) -> HuntResult:
     """Run the published hunt (and the kit's extensions chosen in ``params``) on local data."""
     params = params or HuntParams()
+    rules = load_exclusions(params.exclusions)
     tables, sources = _tables(source)
+    # rarity: the seed's steps 1-4
     task_starts = scheduled_task_starts(tables[PROCESS_TABLE], params)
     rare_tasks = find_rare_tasks(task_starts, params)
+    # correlate: the seed's step 5
     activity_rows = task_activity_rows(tables, rare_tasks, params)
     activity = summarise_activity(activity_rows)
-    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, sources)
+    # triage: suppression, scoring and ranking (none of it changes which groups are rare)
+    rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows))
+    exclusions = exclusion_summary(rare_tasks, activity_rows, rules)
+    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 
-def _on_uniques(values: pd.Series, predicate: Callable[[pd.Index], np.ndarray]) -> np.ndarray:
+def on_uniques(values: pd.Series, predicate: Callable[[pd.Index], np.ndarray]) -> np.ndarray:
     """Evaluate ``predicate`` once per distinct value and broadcast the answer to every row."""
     codes, uniques = pd.factorize(values, sort=False)
     if len(uniques) == 0:
@@ -47,19 +47,19 @@ def in_cs(values: pd.Series, literals: Iterable[str]) -> np.ndarray:
 def equals_ci(values: pd.Series, literal: str) -> np.ndarray:
     """``col =~ "literal"``: equal ignoring case."""
     wanted = literal.lower()
-    return _on_uniques(values, lambda u: kql_tolower(u) == wanted)
+    return on_uniques(values, lambda u: kql_tolower(u) == wanted)
 
 
 def in_ci(values: pd.Series, literals: Iterable[str]) -> np.ndarray:
     """``col in~ (...)``, and ``tolower(col) in (lowered set)``: membership ignoring case."""
     wanted = {str(v).lower() for v in literals}
-    return _on_uniques(values, lambda u: kql_tolower(u).isin(wanted))
+    return on_uniques(values, lambda u: kql_tolower(u).isin(wanted))
 
 
 def startswith_ci(values: pd.Series, prefix: str) -> np.ndarray:
     """``col startswith "prefix"``: prefix match ignoring case (``!startswith`` is its negation)."""
     wanted = prefix.lower()
-    return _on_uniques(values, lambda u: kql_tolower(u).str.startswith(wanted))
+    return on_uniques(values, lambda u: kql_tolower(u).str.startswith(wanted))
 
 
 def make_set(frame: pd.DataFrame, group_col: str, value_col: str) -> pd.Series:

@@ -75,19 +75,22 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_summary(result: HuntResult, width: int = 70) -> str:
+def format_summary(result: HuntResult, width: int = 64) -> str:
     """A short, ranked, terminal-safe table of the rare task groups."""
     rare = result.rare_tasks
+    suppressed = int(rare["SuppressedBy"].notna().sum()) if "SuppressedBy" in rare else 0
     lines = [
-        f"{len(rare)} rare scheduled task group(s); "
+        f"{len(rare)} rare scheduled task group(s), {suppressed} suppressed by exclusions; "
         f"{len(result.activity)} task process(es) with activity in {len(result.activity_rows)} event(s)"
     ]
     if rare.empty:
         return lines[0]
-    lines.append(f"{'#':>3}  {'runs':>4}  {'devs':>4}  {'file':<26}  command line")
-    for rank, row in enumerate(rare.itertuples(index=False), start=1):
+    lines.append(f"{'#':>3}  {'score':>5}  {'runs':>4}  {'devs':>4}  {'file':<24}  command line")
+    for rank, row in enumerate(rare.to_dict(orient="records"), start=1):
+        marker = f"  [suppressed: {safe_text(row['SuppressedBy'])}]" if row.get("SuppressedBy") else ""
         lines.append(
-            f"{rank:>3}  {row.Count:>4}  {row.DeviceCount:>4}  "
-            f"{_clip(safe_text(row.FileName), 26):<26}  {_clip(safe_text(row.ProcessCommandLine), width)}"
+            f"{rank:>3}  {row.get('Score', 0):>5g}  {row['Count']:>4}  {row['DeviceCount']:>4}  "
+            f"{_clip(safe_text(row['FileName']), 24):<24}  "
+            f"{_clip(safe_text(row['ProcessCommandLine']), width)}{marker}"
         )
     return "\n".join(lines)

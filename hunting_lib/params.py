@@ -13,6 +13,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from .errors import BadInputError
+from .exclusions import DEFAULT_EXCLUSIONS
 from .query import seed_literals
 
 MatchMode = Literal["seed", "process"]
@@ -44,6 +45,8 @@ class HuntParams:
       count. It catches the frequent beacon on one machine that the count alone lets through.
     - ``parent_command_lines``: the Task Scheduler service's command lines to accept, compared
       exactly as the seed does (``==``).
+    - ``exclusions``: the exclusions file (the shipped one by default), or None / "none" for
+      none. Exclusions mark rare groups as suppressed; they never change which groups are rare.
     - ``match``: ``seed`` correlates activity by lower-cased strings as the published query does;
       ``process`` keys it on process identity.
     """
@@ -56,6 +59,7 @@ class HuntParams:
         default_factory=lambda: (seed_literals().parent_command_line,)
     )
     match: MatchMode = "seed"
+    exclusions: str | None = DEFAULT_EXCLUSIONS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", parse_time(self.start, "start"))
@@ -80,6 +84,10 @@ class HuntParams:
         if not self.parent_command_lines:
             raise BadInputError("parent_command_lines: at least one command line is needed")
         object.__setattr__(self, "parent_command_lines", tuple(self.parent_command_lines))
+        if self.exclusions is not None and str(self.exclusions).lower() == "none":
+            object.__setattr__(self, "exclusions", None)
+        elif self.exclusions is not None:
+            object.__setattr__(self, "exclusions", str(self.exclusions))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready parameters, for the output's ``parameters`` key."""

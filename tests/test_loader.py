@@ -160,7 +160,7 @@ def test_ambiguous_slash_dates_need_an_explicit_order(write_table):
 def test_unreadable_values_are_counted_not_dropped(write_table):
     source = frame()
     source.loc[1, "Timestamp"] = "not a time"
-    source.loc[0, "ProcessId"] = "12abc"
+    source["ProcessId"] = ["12abc", "2"]
     folder = write_table("DeviceProcessEvents.csv", source)
     with pytest.warns(DataWarning) as caught:
         loaded = load_data_folder(folder)["DeviceProcessEvents"]

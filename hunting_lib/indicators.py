@@ -1,0 +1,134 @@
+"""Decoding hidden commands and extracting indicators (IPs, URLs, domains) from command lines.
+
+Two msticpy parts are used, each wrapped where it falls short:
+
+- ``msticpy.transform.base64unpack`` finds base64 blobs, but decodes them as UTF-8 first unless a
+  process-wide ``utf16`` switch is set, so a PowerShell ``-EncodedCommand`` (always UTF-16LE)
+  comes back as ``I\\x00E\\x00X\\x00...``. It also rewrites the input with XML markup. The wrapper
+  keeps msticpy's blob finding and its raw bytes, and decodes the bytes itself: UTF-16LE when
+  the bytes look like it, else UTF-8, else nothing (binary).
+- ``msticpy.transform.iocextract.IoCExtract`` validates domains with ``tldextract``, which by
+  default tries to download the public suffix list at first use: a hang or a failure on an
+  offline analyst machine. The wrapper points tldextract at its bundled snapshot first. IoCExtract
+  also reports file names whose extension starts like a TLD (``a.ps1`` gives the domain
+  ``a.ps``); those are dropped.
+
+msticpy is imported only when a command line has something to decode or extract, so plain
+hunts do not pay its import time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+from typing import Iterable
+
+import pandas as pd
+
+# A run of base64 long enough to hold a command; checked before importing msticpy at all.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")
+# Domains whose last label is also a common script or document extension are file names when
+# they appear in a command line (``report.sh``, ``notes.md``, ``x.zip`` after a path).
+_FILE_LIKE_TLDS = frozenset({"sh", "ps", "py", "pl", "md", "zip", "mov", "rs", "cs", "so", "bat", "cmd", "exe", "dll"})
+
+
+def _decode_bytes(raw: bytes) -> str | None:
+    """Text from decoded base64 bytes: UTF-16LE (PowerShell) or UTF-8; None for binary."""
+    if len(raw) >= 4 and len(raw) % 2 == 0:
+        odd = raw[1::2]
+        if odd.count(0) >= 0.9 * len(odd):
+            try:
+                return raw.decode("utf-16-le")
+            except UnicodeDecodeError:
+                pass
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return text if text and printable >= 0.95 * len(text) else None
+
+
+def decode_command_line(command_line: str) -> list[str]:
+    """The texts hidden as base64 in a command line (e.g. ``-enc``), in order; [] if none."""
+    if not isinstance(command_line, str) or not _BASE64_RUN.search(command_line):
+        return []
+    from msticpy.transform import base64unpack  # heavy import, only when needed
+
+    _, found = base64unpack.unpack(command_line)
+    if found is None or found.empty or "input_bytes" not in found:
+        return []
+    texts = []
+    for raw in found["input_bytes"]:
+        if isinstance(raw, (bytes, bytearray)):
+            text = _decode_bytes(bytes(raw))
+            if text and text not in texts:
+                texts.append(text)
+    return texts
+
+
+def decoded_texts(command_lines: pd.Series) -> pd.Series:
+    """``decode_command_line`` for a column, joined by newlines; each distinct line decoded once."""
+    uniques = pd.Series(command_lines.unique())
+    decoded = uniques.map(lambda c: "\n".join(decode_command_line(c)))
+    return command_lines.map(dict(zip(uniques, decoded))).fillna("")
+
+
+@lru_cache(maxsize=1)
+def _offline_ioc_extractor():
+    """An IoCExtract whose domain check never touches the network."""
+    import tldextract
+    from msticpy.transform.iocextract import IoCExtract
+
+    # msticpy calls tldextract.extract(); give it an extractor that reads only the suffix list
+    # snapshot bundled with tldextract (no URLs, no cache directory to fill).
+    offline = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+    tldextract.extract = offline
+    tldextract.tldextract.TLD_EXTRACTOR = offline
+    return IoCExtract()
+
+
+def _is_file_name(domain: str, source: str) -> bool:
+    """A 'domain' that is really a file name: a longer token in the text, or a script extension."""
+    if domain.rsplit(".", 1)[-1].lower() in _FILE_LIKE_TLDS:
+        return True
+    for match in re.finditer(re.escape(domain), source, flags=re.IGNORECASE):
+        after = source[match.end(): match.end() + 1]
+        if after and (after.isalnum() or after == "_"):
+            return True
+    return False
+
+
+def ip_kind(value: str) -> str:
+    """``public``, ``private`` (RFC 1918, loopback, link-local, ...) or ``invalid``."""
+    try:
+        address = ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        return "invalid"
+    return "public" if address.is_global else "private"
+
+
+def extract_indicators(texts: Iterable[str]) -> pd.DataFrame:
+    """IPs, URLs and domains in the given texts, one row per (Source, Type, Value).
+
+    ``Source`` is the text the indicator came from. URLs lose trailing quotes and brackets that
+    the extractor keeps; IPs get ``IPKind`` (public/private).
+    """
+    columns = ["Source", "Type", "Value", "IPKind"]
+    unique_texts = [t for t in dict.fromkeys(texts) if isinstance(t, str) and t.strip()]
+    if not unique_texts:
+        return pd.DataFrame(columns=columns)
+    extractor = _offline_ioc_extractor()
+    rows = []
+    for text in unique_texts:
+        found = extractor.extract(text, ioc_types=["ipv4", "ipv6", "dns", "url"])
+        for ioc_type, values in found.items():
+            for value in sorted(values):
+                if ioc_type == "url":
+                    value = value.rstrip("'\");,]}>")
+                if ioc_type == "dns" and _is_file_name(value, text):
+                    continue
+                kind = ip_kind(value) if ioc_type in ("ipv4", "ipv6") else ""
+                rows.append((text, ioc_type, value, kind))
+    return pd.DataFrame(rows, columns=columns).drop_duplicates().reset_index(drop=True)
