@@ -80,8 +80,6 @@ def _cmd_hunt(args: argparse.Namespace) -> int:
     from .output import format_summary, write_activity_csv, write_json
 
     params = _params(args)
-    if params.match != "seed":
-        raise BadInputError("--match process: process-keyed correlation is not available yet")
     suffix = args.output.suffix.lower() if args.output is not None else ""
     if args.output is not None and suffix not in (".json", ".csv"):
         raise BadInputError(f"--output {args.output}: use a .json or .csv file name")

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Union
 
 import pandas as pd
 
-from .correlate import ACTIVITY_COLUMNS, summarise_activity, task_activity_rows
+from .correlate import ACTIVITY_COLUMNS, process_activity_rows, summarise_activity, task_activity_rows
 from .exclusions import load_exclusions
 from .loader import DataFolder, ensure_columns, load_data_folder
 from .params import HuntParams
@@ -87,7 +87,10 @@ def run_hunt(source: HuntSource, params: HuntParams | None = None) -> HuntResult
     task_starts = scheduled_task_starts(tables[PROCESS_TABLE], params)
     rare_tasks = find_rare_tasks(task_starts, params)
     # correlate: the seed's step 5
-    activity_rows = task_activity_rows(tables, rare_tasks, params)
+    if params.match == "process":
+        activity_rows = process_activity_rows(tables, task_starts, rare_tasks, params)
+    else:
+        activity_rows = task_activity_rows(tables, rare_tasks, params)
     activity = summarise_activity(activity_rows)
     # triage: suppression, scoring and ranking (none of it changes which groups are rare)
     rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows))
