@@ -43,6 +43,28 @@ def test_hunt_writes_the_contract_json(folder, tmp_path):
     assert row["InitiatingProcessCreationTime"] == "2026-11-02T08:00:00.0000000Z"
     assert row["Actions"] == ["ConnectionSuccess"] and row["FileNames"] == []
     assert "evil.exe" in done.stdout and "wrote" in done.stdout
+    assert isinstance(task["Score"], float) and task["Score"] > 0
+    assert "user_writable_path" in task["Reasons"] and task["SuppressedBy"] is None
+    rules = [r["Rule"] for r in document["parameters"]["exclusion_rules"]]
+    assert "backup-veeam-agent" in rules and document["parameters"]["exclusions"].endswith("exclusions.yaml")
+
+
+def test_exclusions_none_and_process_match(folder, tmp_path):
+    out = tmp_path / "findings.json"
+    done = run("hunt", "--data-dir", folder, "--output", out, "--exclusions", "none", "--match", "process")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out.read_text())
+    assert document["parameters"]["exclusions"] is None and document["parameters"]["exclusion_rules"] == []
+    assert document["parameters"]["match"] == "process"
+    assert [row["InitiatingProcessId"] for row in document["activity"]] == [1]
+
+
+def test_malformed_exclusions_file_is_a_one_line_error(folder, tmp_path):
+    bad = tmp_path / "ex.yaml"
+    bad.write_text("rules:\n  - id: x\n    description: d\n")
+    done = run("hunt", "--data-dir", folder, "--exclusions", bad)
+    assert done.returncode == 2 and "rule x: field reason: is required" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_hunt_writes_activity_csv_with_json_lists(folder, tmp_path):
