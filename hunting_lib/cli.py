@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hunt_options(hunt, data_required=True)
     hunt.add_argument("--output", type=Path, help="write .json (full result) or .csv (activity)")
 
+    kql = commands.add_parser("kql", help="print the hunt as one KQL query")
+    _add_hunt_options(kql, data_required=False)
+    kql.add_argument("--dialect", choices=["defender", "sentinel", "adx"], default="defender")
+    kql.add_argument("--part", choices=["hunt", "rare_tasks"], default="hunt",
+                     help="hunt: the activity summary (the published query's result); "
+                          "rare_tasks: the rare groups with SuppressedBy")
+
     sample = commands.add_parser("sample", help="write the synthetic sample data set")
     sample.add_argument("--output", type=Path, default=Path("sample_data"))
     sample.add_argument("--scale", type=float, default=1.0)
@@ -96,6 +103,20 @@ def _cmd_hunt(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_kql(args: argparse.Namespace) -> int:
+    from .exclusions import load_exclusions
+    from .kql import render_hunt_kql, render_rare_tasks_kql
+
+    params = _params(args)
+    if params.match != "seed":
+        raise BadInputError("kql: --match process is not rendered as KQL yet; use --match seed")
+    if args.part == "hunt":
+        print(render_hunt_kql(params, target=args.dialect))
+    else:
+        print(render_rare_tasks_kql(params, load_exclusions(params.exclusions), target=args.dialect))
+    return EXIT_OK
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .sample import generate_sample
 
@@ -114,7 +135,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"hunt": _cmd_hunt, "sample": _cmd_sample}
+    commands = {"hunt": _cmd_hunt, "kql": _cmd_kql, "sample": _cmd_sample}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # third-party noise; our own data warnings are shown
         warnings.simplefilter("always", DataWarning)

@@ -1,0 +1,225 @@
+"""Render the hunt as KQL for Sentinel, Defender XDR or Azure Data Explorer.
+
+The published query is the base: the renderer applies a few anchored edits to its text (each
+anchor must occur exactly once, or rendering fails loudly) and prepends ``let`` statements that
+carry the parameters. With the default parameters and no exclusions the result is the published
+query itself, plus the time window when one is given.
+
+Every value that comes from a user or from the data (a time, a command line, a rule's pattern)
+enters the query only through ``kql_string``/``kql_datetime``, which produce one literal token that
+cannot end early, so no value can change the query's structure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+import pandas as pd
+
+from .errors import BadInputError
+from .exclusions import Condition, ExclusionRule
+from .params import HuntParams
+from .query import seed_kql, seed_literals
+from .schema import TABLES
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where the engines differ: the time column and, for ADX copies, the table names."""
+
+    name: str
+    time_column: str
+    tables: dict[str, str]
+
+
+def dialect(name: str, table_names: dict[str, str] | None = None) -> Dialect:
+    """``defender`` and ``adx`` filter on Timestamp; ``sentinel`` on TimeGenerated, the column
+    Log Analytics partitions by (Sentinel's Device* tables carry both)."""
+    times = {"defender": "Timestamp", "sentinel": "TimeGenerated", "adx": "Timestamp"}
+    if name not in times:
+        raise BadInputError(f"dialect {name!r} is not one of {', '.join(times)}")
+    names = {table: table for table in TABLES}
+    for table, renamed in (table_names or {}).items():
+        if table not in names:
+            raise BadInputError(f"table {table!r} is not one of the seven Device* tables")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,1023}", renamed):
+            raise BadInputError(f"table name {renamed!r} is not a plain KQL identifier")
+        names[table] = renamed
+    return Dialect(name, times[name], names)
+
+
+# --------------------------------------------------------------------------------------------
+# Literals
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def kql_string(value: str) -> str:
+    """``value`` as one double-quoted KQL string literal.
+
+    msticpy's query templates substitute parameters with ``str.format`` and escape only single
+    quotes, only on Sentinel, and never backslashes; a command line ending in a backslash or
+    holding a quote would end the literal early. Here every backslash, quote and line break is
+    escaped, so the literal always ends where it should.
+    """
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in str(value)) + '"'
+
+
+def kql_string_list(values: Iterable[str]) -> str:
+    return "(" + ", ".join(kql_string(v) for v in values) + ")"
+
+
+def kql_datetime(value: pd.Timestamp) -> str:
+    """A UTC ``datetime(...)`` literal (digits only inside, nothing to escape)."""
+    stamp = pd.Timestamp(value).tz_convert("UTC")
+    return f"datetime({stamp.strftime('%Y-%m-%dT%H:%M:%S')}.{stamp.microsecond * 10 + stamp.nanosecond // 100:07d}Z)"
+
+
+# --------------------------------------------------------------------------------------------
+# Exclusions as a KQL expression
+
+
+def _condition_kql(condition: Condition) -> str:
+    field = condition.field
+    values = condition.values
+    if condition.operator == "equals":
+        operator = "in" if condition.case_sensitive else "in~"
+        return f"{field} {operator} {kql_string_list(values)}"
+    if condition.operator == "regex":
+        flags = "" if condition.case_sensitive else "(?i)"
+        pattern = "|".join(f"(?:{v})" for v in values)
+        return f"{field} matches regex {kql_string(flags + pattern)}"
+    suffix = "_cs" if condition.case_sensitive else ""
+    parts = [f"{field} {condition.operator}{suffix} {kql_string(v)}" for v in values]
+    return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
+
+
+def rule_kql(rule: ExclusionRule) -> str:
+    """A rule's conditions as one KQL boolean expression (every condition must hold)."""
+    return "(" + " and ".join(_condition_kql(c) for c in rule.conditions) + ")"
+
+
+def _rule_rank(rules: list[ExclusionRule]) -> str:
+    """``case(rule1, 1, rule2, 2, ..., 0)``: the first matching rule's position, 0 for none."""
+    if not rules:
+        return "0"
+    branches = ", ".join(f"{rule_kql(rule)}, {i}" for i, rule in enumerate(rules, start=1))
+    return f"case({branches}, 0)"
+
+
+# --------------------------------------------------------------------------------------------
+# The query
+
+
+def _replace_once(text: str, anchor: str, replacement: str) -> str:
+    if text.count(anchor) != 1:
+        raise ValueError(f"the seed query no longer has exactly one {anchor!r}; update hunting_lib/kql.py")
+    return text.replace(anchor, replacement)
+
+
+def _window(params: HuntParams, time_column: str) -> str:
+    if params.start is None and params.end is None:
+        return ""
+    low = "HuntStart" if params.start is not None else "datetime(1601-01-01)"
+    high = "HuntEnd" if params.end is not None else "datetime(9999-12-31)"
+    return f"\n| where {time_column} between ({low} .. {high})"
+
+
+def _parameters(params: HuntParams, rules: list[ExclusionRule]) -> str:
+    lines = ["// Rendered by hunting_lib from the published rare_sch_task_with_activity query."]
+    if params.start is not None:
+        lines.append(f"let HuntStart = {kql_datetime(params.start)};")
+    if params.end is not None:
+        lines.append(f"let HuntEnd = {kql_datetime(params.end)};")
+    if rules:
+        ids = ", ".join(kql_string(r.id) for r in rules)
+        lines.append(f"let ExclusionRuleIds = dynamic([{ids}]);")
+    return "\n".join(lines) + "\n"
+
+
+def _task_starts(params: HuntParams, target: Dialect, rules: list[ExclusionRule]) -> str:
+    """The seed's first step up to the group count, with the window, parents and rule ranks."""
+    seed = seed_literals()
+    body = seed_kql().split("materialize(\n", 1)[1].split("\n| summarize count() by", 1)[0]
+    process_table = target.tables["DeviceProcessEvents"]
+    body = _replace_once(body, "DeviceProcessEvents\n", process_table + _window(params, target.time_column) + "\n")
+    if params.parent_command_lines != (seed.parent_command_line,):
+        body = _replace_once(
+            body,
+            f'| where InitiatingProcessCommandLine == @"{seed.parent_command_line}"',
+            f"| where InitiatingProcessCommandLine in {kql_string_list(params.parent_command_lines)}",
+        )
+    if rules:
+        body += f"\n| extend SuppressedRank = {_rule_rank(rules)}"
+    return body
+
+
+def _rare_filter(params: HuntParams) -> str:
+    test = f"count_ < {int(params.threshold)}"
+    if params.max_devices is not None:
+        test += f" or DeviceCount <= {int(params.max_devices)}"
+    return test
+
+
+def render_rare_tasks_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (), target: str | Dialect = "defender") -> str:
+    """A query returning the rare groups: FileName, ProcessCommandLine, FolderPath, count_,
+    DeviceCount, FirstSeen, LastSeen and SuppressedBy ("" when no rule covers every run)."""
+    rules = list(rules)
+    target = dialect(target) if isinstance(target, str) else target
+    suppressed = ""
+    if rules:
+        suppressed = (
+            ",\n    Unsuppressed = countif(SuppressedRank == 0),"
+            "\n    FirstRule = min(iff(SuppressedRank == 0, 1000000, SuppressedRank))"
+        )
+    query = (
+        _parameters(params, rules)
+        + _task_starts(params, target, rules)
+        + "\n| summarize count_ = count(), DeviceCount = array_length(make_set(DeviceName)),"
+        + "\n    FirstSeen = min(Timestamp), LastSeen = max(Timestamp)"
+        + suppressed
+        + "\n    by FileName, ProcessCommandLine, FolderPath"
+        + f"\n| where {_rare_filter(params)}"
+    )
+    if rules:
+        query += (
+            '\n| extend SuppressedBy = iff(Unsuppressed == 0, tostring(ExclusionRuleIds[FirstRule - 1]), "")'
+            "\n| project-away Unsuppressed, FirstRule"
+        )
+    else:
+        query += '\n| extend SuppressedBy = ""'
+    return query
+
+
+def render_hunt_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (), target: str | Dialect = "defender") -> str:
+    """The whole hunt as one query: the published query with the parameters applied.
+
+    Its result is the published query's activity summary. Exclusions do not change it (they
+    only mark rare groups, see ``render_rare_tasks_kql``), so they are not part of this query.
+    """
+    target = dialect(target) if isinstance(target, str) else target
+    seed = seed_literals()
+    text = seed_kql().rstrip("\n")
+    text = _replace_once(text, "materialize(\nDeviceProcessEvents\n",
+                         "materialize(\n" + target.tables["DeviceProcessEvents"]
+                         + _window(params, target.time_column) + "\n")
+    if params.parent_command_lines != (seed.parent_command_line,):
+        text = _replace_once(
+            text,
+            f'| where InitiatingProcessCommandLine == @"{seed.parent_command_line}"',
+            f"| where InitiatingProcessCommandLine in {kql_string_list(params.parent_command_lines)}",
+        )
+    if params.max_devices is not None:
+        text = _replace_once(
+            text,
+            "| summarize count() by FileName, ProcessCommandLine, FolderPath",
+            "| summarize count_ = count(), DeviceCount = array_length(make_set(DeviceName)) by FileName, "
+            "ProcessCommandLine, FolderPath",
+        )
+    text = _replace_once(text, f"| where count_ < {seed.threshold}", f"| where {_rare_filter(params)}")
+    union = "union " + ",".join(target.tables[t] for t in TABLES)
+    text = _replace_once(text, "union " + ",".join(TABLES), union + _window(params, target.time_column))
+    return _parameters(params, []) + text

@@ -1,0 +1,138 @@
+"""Rendered KQL: the parameters and the exclusions mean in KQL what they mean locally.
+
+duckdb-kql, an engine independent of the kit, executes the rendered queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from hunting_lib.exclusions import load_exclusions, parse_exclusions
+from hunting_lib.hunt import run_hunt
+from hunting_lib.kql import dialect, kql_datetime, kql_string, render_hunt_kql, render_rare_tasks_kql
+from hunting_lib.params import HuntParams
+from hunting_lib.query import seed_kql
+from tests.conftest import SCHEDULE, T0, activity, task_start, typed
+
+duckdb_kql = pytest.importorskip("duckdb_kql", reason="duckdb-kql needs Python 3.11+")
+
+VEEAM = ("Veeam.Agent.exe", "Veeam.Agent.exe /job 1", r"C:\Program Files\Veeam\Endpoint\Veeam.Agent.exe")
+REPORT = ("powershell.exe",
+          r"powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\Scripts\Reports\report.ps1",
+          r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe")
+EVIL = ("powershell.exe", r"powershell.exe -ep bypass -File C:\Users\Public\report.ps1",
+        r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe")
+
+
+def fleet() -> dict[str, pd.DataFrame]:
+    processes = [
+        task_start(*VEEAM, pid=1, account="system", minutes=0),
+        task_start(*VEEAM, pid=2, account="system", minutes=60, device="pc-02"),
+        task_start(*REPORT, pid=3, account="svc-reporting", minutes=120),
+        task_start(*REPORT, pid=4, account="bob", minutes=180, device="pc-03"),  # not the service account
+        task_start(*EVIL, pid=5, account="system", minutes=240),
+        task_start("odd.exe", "odd.exe", r"C:\Tools\odd.exe", pid=6, minutes=300,
+                   parent_command_line=SCHEDULE.lower()),
+    ] + [task_start("hourly.exe", "hourly.exe", r"C:\Users\x\AppData\hourly.exe", pid=10 + i, minutes=60 * i)
+         for i in range(6)]
+    network = [activity(*EVIL, pid=5, created_minutes=240, minutes=241, RemoteIP="185.100.87.3")]
+    return {"DeviceProcessEvents": typed("DeviceProcessEvents", processes),
+            "DeviceNetworkEvents": typed("DeviceNetworkEvents", network)}
+
+
+def connect(frames: dict[str, pd.DataFrame]):
+    con = duckdb_kql.connect()
+    for table in ("DeviceProcessEvents", "DeviceNetworkEvents", "DeviceFileEvents", "DeviceRegistryEvents",
+                  "DeviceLogonEvents", "DeviceImageLoadEvents", "DeviceEvents"):
+        frame = frames.get(table, frames["DeviceNetworkEvents"].iloc[0:0])
+        con.register("_incoming", frame)
+        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _incoming')
+        con.unregister("_incoming")
+    return con
+
+
+PARAMS = [
+    dict(),
+    dict(threshold=5),
+    dict(max_devices=1),
+    dict(start=(T0 + pd.Timedelta(minutes=30)).isoformat(), end=(T0 + pd.Timedelta(hours=4)).isoformat()),
+    dict(parent_command_lines=(SCHEDULE, SCHEDULE.lower())),
+]
+
+
+@pytest.mark.parametrize("options", PARAMS)
+def test_rare_tasks_and_suppression_match_the_local_engine(options):
+    rules = load_exclusions(today=dt.date(2026, 11, 1))
+    params = HuntParams(**options)
+    local = run_hunt(fleet(), params)
+    remote = duckdb_kql.kql(connect(fleet()), render_rare_tasks_kql(params, rules)).df()
+    expected = {(r.FileName, r.ProcessCommandLine, r.FolderPath, r.Count, r.SuppressedBy or "")
+                for r in local.rare_tasks.itertuples()}
+    got = {(r.FileName, r.ProcessCommandLine, r.FolderPath, int(r.count_), r.SuppressedBy)
+           for r in remote.itertuples()}
+    assert got == expected
+
+
+def test_the_shipped_rules_suppress_in_kql_what_they_suppress_locally():
+    rules = load_exclusions(today=dt.date(2026, 11, 1))
+    remote = duckdb_kql.kql(connect(fleet()), render_rare_tasks_kql(HuntParams(threshold=10), rules)).df()
+    by_command = dict(zip(remote["ProcessCommandLine"], remote["SuppressedBy"]))
+    assert by_command[VEEAM[1]] == "backup-veeam-agent"
+    assert by_command[REPORT[1]] == ""  # one run was by bob, not the service account
+    assert by_command[EVIL[1]] == ""
+
+
+@pytest.mark.parametrize("options", PARAMS)
+def test_whole_hunt_query_matches_the_local_activity(options):
+    params = HuntParams(**options)
+    local = run_hunt(fleet(), params)
+    remote = duckdb_kql.kql(connect(fleet()), render_hunt_kql(params)).df()
+    assert sorted(remote["InitiatingProcessId"].astype(int)) == sorted(local.activity["InitiatingProcessId"])
+
+
+def test_default_parameters_render_the_published_query():
+    rendered = render_hunt_kql(HuntParams())
+    body = rendered.split("\n", 1)[1]  # after the one comment line
+    assert body == seed_kql().rstrip("\n")
+
+
+def test_dialects_and_renamed_tables():
+    params = HuntParams(start="2026-11-01", end="2026-11-08")
+    sentinel = render_hunt_kql(params, target="sentinel")
+    assert "| where TimeGenerated between (HuntStart .. HuntEnd)" in sentinel
+    adx = render_hunt_kql(params, target=dialect("adx", {"DeviceProcessEvents": "MdeProcesses"}))
+    assert "materialize(\nMdeProcesses\n" in adx and "union MdeProcesses,DeviceNetworkEvents" in adx
+    with pytest.raises(Exception):
+        dialect("adx", {"DeviceProcessEvents": "x | take 1"})
+
+
+@pytest.mark.parametrize("value", ['a"b', "a\\", 'x" | where 1==1 //', "line\nbreak", "tab\there", '"""', "@\"x\"",
+                                   "ünïcödé ✓", "\\\"", "'single'"])
+def test_string_literals_round_trip_through_kql(value):
+    con = duckdb_kql.connect()
+    result = duckdb_kql.kql(con, f"print v = {kql_string(value)}").df()
+    assert result.loc[0, "v"] == value
+
+
+def test_exclusion_values_cannot_break_out_of_their_literal():
+    hostile = 'x") or true or ("'
+    rule_text = f"""
+rules:
+  - id: hostile
+    description: d
+    reason: r
+    owner: o
+    expires: 2099-01-01
+    when:
+      ProcessCommandLine: {{equals: '{hostile}'}}
+"""
+    rules = parse_exclusions(rule_text)
+    remote = duckdb_kql.kql(connect(fleet()), render_rare_tasks_kql(HuntParams(threshold=10), rules)).df()
+    assert (remote["SuppressedBy"] == "").all()
+
+
+def test_datetime_literal():
+    assert kql_datetime(pd.Timestamp("2026-11-02T03:04:05.1234567Z")) == "datetime(2026-11-02T03:04:05.1234567Z)"
