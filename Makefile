@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= sample_data
 REPORTS := reports
 
-.PHONY: setup hunt test sample clean
+.PHONY: setup hunt report test sample clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,11 @@ $(STAMP): pyproject.toml
 hunt: $(STAMP)
 	@mkdir -p $(REPORTS)
 	$(PY) -m hunting_lib hunt --data-dir $(DATA) --output $(REPORTS)/findings.json
+	$(PY) -m hunting_lib report --data-dir $(DATA) --output $(REPORTS)/rare_scheduled_tasks.html
+
+# The HTML report alone; HIDE_CODE=1 leaves the code cells out.
+report: $(STAMP)
+	$(PY) -m hunting_lib report --data-dir $(DATA) --output $(REPORTS)/rare_scheduled_tasks.html $(if $(HIDE_CODE),--hide-code)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

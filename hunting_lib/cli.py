@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hunt_options(hunt, data_required=True)
     hunt.add_argument("--output", type=Path, help="write .json (full result) or .csv (activity)")
 
+    report = commands.add_parser("report", help="run the hunt notebook and write one HTML report")
+    _add_hunt_options(report, data_required=True)
+    report.add_argument("--output", type=Path, required=True, help="the .html report to write")
+    report.add_argument("--hide-code", action="store_true", help="leave the code cells out of the report")
+
     kql = commands.add_parser("kql", help="print the hunt as one KQL query")
     _add_hunt_options(kql, data_required=False)
     kql.add_argument("--dialect", choices=["defender", "sentinel", "adx"], default="defender")
@@ -117,6 +122,18 @@ def _cmd_kql(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import ReportError, build_report
+
+    try:
+        path = build_report(args.data_dir, args.output, _params(args), hide_code=args.hide_code)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .sample import generate_sample
 
@@ -135,7 +152,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"hunt": _cmd_hunt, "kql": _cmd_kql, "sample": _cmd_sample}
+    commands = {"hunt": _cmd_hunt, "kql": _cmd_kql, "report": _cmd_report, "sample": _cmd_sample}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # third-party noise; our own data warnings are shown
         warnings.simplefilter("always", DataWarning)

@@ -1,0 +1,72 @@
+"""The HTML hunt report: the hunt notebook run headless (papermill), exported by nbconvert.
+
+One self-contained HTML file. A failing cell fails the report with the cell's error in one line,
+and the partly executed notebook is kept beside the report for debugging.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import BadInputError
+from .params import HuntParams
+
+HUNT_NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "rare_scheduled_tasks_hunt.ipynb"
+
+
+class ReportError(RuntimeError):
+    """The notebook failed; the message names the cell and where the partial notebook is."""
+
+
+def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Path) -> dict:
+    """The papermill parameters for the hunt notebook, from a ``HuntParams``."""
+    return {
+        "data_dir": str(Path(data_dir).resolve()),
+        "start": None if params.start is None else params.start.isoformat(),
+        "end": None if params.end is None else params.end.isoformat(),
+        "threshold": params.threshold,
+        "max_devices": params.max_devices,
+        "exclusions": "none" if params.exclusions is None else (
+            "default" if params.exclusions == "config/exclusions.yaml" else str(Path(params.exclusions).resolve())),
+        "match": params.match,
+        "export_dir": str(export_dir.resolve()),
+    }
+
+
+def build_report(
+    data_dir: str | Path,
+    output: str | Path,
+    params: HuntParams | None = None,
+    hide_code: bool = False,
+    notebook: str | Path = HUNT_NOTEBOOK,
+) -> Path:
+    """Run the hunt notebook on ``data_dir`` and write one HTML report to ``output``."""
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+
+    params = params or HuntParams()
+    output = Path(output)
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise BadInputError(f"--output {output}: the report is HTML; use a .html file name")
+    if not Path(data_dir).is_dir():
+        raise BadInputError(f"{data_dir}: no such data folder")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    executed = output.with_suffix(".ipynb")
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(executed),
+            parameters=notebook_parameters(data_dir, params, output.parent),
+            kernel_name="python3", cwd=str(Path(notebook).parent), progress_bar=False, log_output=False,
+        )
+    except papermill.PapermillExecutionError as exc:
+        detail = " ".join(f"{exc.ename}: {exc.evalue}".split())
+        raise ReportError(
+            f"cell {exc.exec_count} of {Path(notebook).name} failed ({detail}); "
+            f"the partly run notebook is {executed}"
+        ) from None
+    body, _ = HTMLExporter(exclude_input=hide_code, exclude_input_prompt=hide_code,
+                           exclude_output_prompt=hide_code).from_notebook_node(
+        nbformat.read(executed, as_version=4))
+    output.write_text(body, encoding="utf-8")
+    return output
