@@ -1,0 +1,57 @@
+"""The HTML report: the hunt notebook run headless and exported, with hostile data kept inert."""
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from hunting_lib.params import HuntParams
+from hunting_lib.report import HUNT_NOTEBOOK, ReportError, build_report
+from tests.conftest import REPO, activity, task_start
+
+HOSTILE = 'evil.exe <script>document.title="pwned"</script> <img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(scope="module")
+def hostile_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    task = ("evil.exe", HOSTILE, r"C:\Users\Public\evil.exe")
+    pd.DataFrame([task_start(*task, pid=1)]).to_csv(folder / "DeviceProcessEvents.csv", index=False)
+    pd.DataFrame([activity(*task, pid=1, RemoteIP="185.100.87.3")]).to_csv(
+        folder / "DeviceNetworkEvents.csv", index=False)
+    return folder
+
+
+def test_report_is_written_and_escapes_hostile_text(hostile_folder, tmp_path):
+    out = build_report(hostile_folder, tmp_path / "report.html")
+    html = out.read_text(encoding="utf-8")
+    assert "<script>document.title" not in html and "<img src=x onerror" not in html
+    assert "&lt;script&gt;document.title" in html
+    findings = json.loads((tmp_path / "findings.json").read_text())
+    assert findings["rare_tasks"][0]["ProcessCommandLine"] == HOSTILE
+
+
+def test_hide_code_leaves_the_code_out(hostile_folder, tmp_path):
+    html = build_report(hostile_folder, tmp_path / "r.html", hide_code=True).read_text(encoding="utf-8")
+    assert "render_hunt_kql(params)" not in html
+    assert "Hypothesis" in html
+
+
+def test_a_failing_cell_fails_the_report_and_keeps_the_partial_notebook(hostile_folder, tmp_path):
+    with pytest.raises(ReportError, match="failed .*BadInputError"):
+        build_report(hostile_folder, tmp_path / "r.html", HuntParams(exclusions=str(tmp_path / "missing.yaml")))
+    assert (tmp_path / "r.ipynb").exists() and not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_in_git_carry_no_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, path.name
+    assert any("parameters" in c.metadata.get("tags", []) for c in notebook.cells)
+
+
+def test_the_report_notebook_is_the_hunt_notebook():
+    assert HUNT_NOTEBOOK.exists()
