@@ -48,6 +48,7 @@ ACTIVITY_COLUMNS: list[str] = ACTIVITY_KEYS + [
     "RegistryKey",
     "RegistryValueName",
     "RegistryValueData",
+    "ReportId",
 ]
 
 #: The seed's three ``make_set`` lists: output name and source column.
@@ -148,17 +149,17 @@ def task_process_tree(
 ) -> pd.DataFrame:
     """The rare tasks' processes and all their descendants, one row per process.
 
-    Columns: DeviceName, ProcessId, _created (creation time), TaskGroup (the index of the rare
-    group in ``rare_tasks``) and Depth (0 for the task's own process). A process is identified
+    Columns: DeviceName, ProcessId, _created (creation time), TaskId (the rare group's id in
+    ``rare_tasks``) and Depth (0 for the task's own process). A process is identified
     by device, id *and* creation time, because Windows reuses process ids.
     """
-    groups = rare_tasks[GROUP_KEYS].reset_index(names="TaskGroup")
+    groups = rare_tasks[GROUP_KEYS + ["TaskId"]]
     roots = task_starts.merge(groups, on=GROUP_KEYS, how="inner")
     tree = pd.DataFrame({
         "DeviceName": roots["DeviceName"],
         "ProcessId": roots["ProcessId"],
         "_created": roots["ProcessCreationTime"].fillna(roots["Timestamp"]),
-        "TaskGroup": roots["TaskGroup"],
+        "TaskId": roots["TaskId"],
         "Depth": 0,
     }).dropna(subset=["ProcessId"]).drop_duplicates(_PROCESS_KEY)
     starts = _process_starts(processes)
@@ -177,9 +178,9 @@ def task_process_tree(
             "_created": candidates["ProcessCreationTime"].fillna(candidates["Timestamp"]),
         })
         parents = frontier.rename(columns={"ProcessId": "_parent_id", "_created": "_parent_created"})
-        found = children.merge(parents[["DeviceName", "_parent_id", "_parent_created", "TaskGroup"]],
+        found = children.merge(parents[["DeviceName", "_parent_id", "_parent_created", "TaskId"]],
                                on=["DeviceName", "_parent_id", "_parent_created"], how="inner")
-        found = found[["DeviceName", "ProcessId", "_created", "TaskGroup"]].assign(Depth=depth)
+        found = found[["DeviceName", "ProcessId", "_created", "TaskId"]].assign(Depth=depth)
         found = found.merge(tree[_PROCESS_KEY], on=_PROCESS_KEY, how="left", indicator=True)
         found = found[found["_merge"] == "left_only"].drop(columns="_merge").drop_duplicates(_PROCESS_KEY)
         if found.empty:
@@ -191,12 +192,12 @@ def task_process_tree(
 
 
 def _rows_of_tree(frame: pd.DataFrame, tree: pd.DataFrame, process_starts: pd.DataFrame) -> pd.DataFrame:
-    """The rows of one table whose initiating process is in ``tree``, with TaskGroup and Depth."""
+    """The rows of one table whose initiating process is in ``tree``, with TaskId and Depth."""
     # Cheap semi-join on (device, id) first; only those rows need their process resolved.
     ids = tree[["DeviceName", "ProcessId"]].drop_duplicates().rename(columns={"ProcessId": "InitiatingProcessId"})
     rows = frame.merge(ids, on=["DeviceName", "InitiatingProcessId"], how="inner")
     if rows.empty:
-        return rows.assign(TaskGroup=pd.Series(dtype="Int64"), Depth=pd.Series(dtype="Int64"))
+        return rows.assign(TaskId=pd.Series(dtype="Int64"), Depth=pd.Series(dtype="Int64"))
     rows["_created"] = resolve_initiating_process(
         rows, process_starts, "InitiatingProcessId", "InitiatingProcessCreationTime")
     lookup = tree.rename(columns={"ProcessId": "InitiatingProcessId"})
@@ -211,7 +212,7 @@ def process_activity_rows(
 
     Unlike the seed's string match, this works on exports whose InitiatingProcessFolderPath holds
     only the folder, and it never pulls in a non-task process that shares a command line. Rows
-    carry ``TaskGroup`` (the index of their rare group) and ``Depth`` (0: the task's own process).
+    carry ``TaskId`` (their rare group's id) and ``Depth`` (0: the task's own process).
     """
     processes = ensure_columns(tables[PROCESS_TABLE], PROCESS_TABLE, ACTIVITY_COLUMNS)
     tree = task_process_tree(processes, task_starts, rare_tasks)
@@ -226,7 +227,7 @@ def process_activity_rows(
         matched = _rows_of_tree(frame, tree, process_starts)
         if not matched.empty:
             pieces.append(matched.assign(Table=table))
-    columns = ["Table"] + ACTIVITY_COLUMNS + ["TaskGroup", "Depth"]
+    columns = ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"]
     if not pieces:
         return empty_table(PROCESS_TABLE, columns)
     rows = pd.concat(pieces, ignore_index=True)[columns]

@@ -75,7 +75,8 @@ def find_rare_tasks(task_starts: pd.DataFrame, params: HuntParams) -> pd.DataFra
 
     ``Count`` is the seed's ``count_``. A group is kept when ``Count < threshold`` or, with
     ``max_devices``, when it ran on at most that many devices. ``RareBy`` says which test kept it.
-    The result also carries each group's prevalence: devices, accounts, first and last run.
+    The result also carries each group's prevalence: devices, accounts, first and last run, and a
+    ``TaskId`` that identifies the group in activity rows and pivots.
     """
     grouped = task_starts.groupby(GROUP_KEYS, sort=False, dropna=False, observed=True)
     stats = grouped.agg(
@@ -109,8 +110,11 @@ def find_rare_tasks(task_starts: pd.DataFrame, params: HuntParams) -> pd.DataFra
             rare[target] = [[] for _ in range(len(rare))]
     span_days = (rare["LastSeen"] - rare["FirstSeen"]).dt.total_seconds() / 86400.0
     rare["RunsPerDay"] = (rare["Count"] / span_days.clip(lower=1.0)).round(2)
-    ordered = ["FileName", "ProcessCommandLine", "FolderPath", "Count", "DeviceCount", "Devices",
+    ordered = ["TaskId", "FileName", "ProcessCommandLine", "FolderPath", "Count", "DeviceCount", "Devices",
                "Accounts", "FirstSeen", "LastSeen", "RunsPerDay", "RareBy"]
-    return rare[ordered].sort_values(
+    rare = rare.sort_values(
         ["Count", "DeviceCount", "FileName", "ProcessCommandLine", "FolderPath"], kind="stable"
     ).reset_index(drop=True)
+    # A stable id for the group, kept through ranking, that activity rows and pivots refer to.
+    rare["TaskId"] = np.arange(len(rare))
+    return rare[ordered]

@@ -32,7 +32,8 @@ from .rarity import GROUP_KEYS
 DEFAULT_SCORING = "config/scoring.yaml"
 
 #: Signals read from the command line (and its decoded text), each a list of regexes.
-COMMAND_SIGNALS = ("encoded_command", "download_cradle", "hidden_or_bypass", "url_in_arguments")
+COMMAND_SIGNALS = ("encoded_command", "download_cradle", "hidden_or_bypass", "url_in_arguments",
+                   "discovery_command", "temp_output_capture")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ScoringConfig:
 
     weights: dict[str, float]
     user_writable_paths: tuple[str, ...]
+    protected_paths: tuple[str, ...]
     lolbins: tuple[str, ...]
     shells: tuple[str, ...]
     patterns: dict[str, tuple[str, ...]]
@@ -63,6 +65,7 @@ def load_scoring(path: str | Path | None = None) -> ScoringConfig:
     return ScoringConfig(
         weights={str(k): float(v) for k, v in raw["weights"].items()},
         user_writable_paths=lower("user_writable_paths"),
+        protected_paths=lower("protected_paths"),
         lolbins=lower("lolbins"),
         shells=lower("shells"),
         patterns={name: tuple(raw.get(name, [])) for name in COMMAND_SIGNALS},
@@ -136,11 +139,12 @@ def _attribute(activity_rows: pd.DataFrame, rare_tasks: pd.DataFrame) -> pd.Data
 
     The seed matches the three strings independently; for scoring, a row counts for a group only
     when its initiating process has that group's name, command line and path together. In
-    process mode the rows carry ``TaskGroup`` and that is used instead.
+    process mode the rows carry the group's ``TaskId`` and that is used instead.
     """
     rows = activity_rows.reset_index(drop=True).assign(_row=lambda f: f.index)
-    if "TaskGroup" in rows.columns:
-        return rows.assign(_group=rows["TaskGroup"]).dropna(subset=["_group"])
+    if "TaskId" in rows.columns:
+        by_id = pd.Series(rare_tasks.index, index=rare_tasks["TaskId"].to_numpy())
+        return rows.assign(_group=rows["TaskId"].map(by_id)).dropna(subset=["_group"])
     groups = pd.DataFrame({
         "_group": rare_tasks.index,
         "_name": rare_tasks["FileName"].str.lower(),
@@ -158,6 +162,16 @@ def _attribute(activity_rows: pd.DataFrame, rare_tasks: pd.DataFrame) -> pd.Data
 def _contains_any(values: pd.Series, needles: Iterable[str]) -> np.ndarray:
     needles = tuple(needles)
     return on_uniques(values, lambda u: np.array([any(n in t for n in needles) for t in u.str.lower()], dtype=bool))
+
+
+def _user_writable(values: pd.Series, config: ScoringConfig) -> np.ndarray:
+    """Values that name a user-writable folder, leaving out the protected vendor folders."""
+    writable = _contains_any(values, config.user_writable_paths)
+    if not config.protected_paths:
+        return writable
+    protected = on_uniques(values, lambda u: np.array(
+        [any(t.startswith(p) for p in config.protected_paths) for t in u.str.lower()], dtype=bool))
+    return writable & ~protected
 
 
 def _matches_any(values: pd.Series, patterns: Iterable[str]) -> np.ndarray:
@@ -184,8 +198,8 @@ def score(
 
     signals: dict[str, pd.Series] = {}
     signals["user_writable_path"] = pd.Series(
-        _contains_any(out["FolderPath"], config.user_writable_paths)
-        | _contains_any(out["ProcessCommandLine"], config.user_writable_paths), index=out.index)
+        _user_writable(out["FolderPath"], config) | _user_writable(out["ProcessCommandLine"], config),
+        index=out.index)
     signals["lolbin"] = pd.Series(in_ci(out["FileName"], config.lolbins), index=out.index)
     for name in COMMAND_SIGNALS:
         signals[name] = pd.Series(_matches_any(command_text, config.patterns[name]), index=out.index)
@@ -201,7 +215,7 @@ def score(
     persistence |= rows["ActionType"].isin(["ServiceInstalled"]).to_numpy() if len(rows) else persistence
     signals["persistence_registry"] = _group_flag(rows, persistence, out.index)
     loaded_path = rows.get("FolderPath", pd.Series("", index=rows.index))
-    image_load = (table.to_numpy() == "DeviceImageLoadEvents") & _contains_any(loaded_path, config.user_writable_paths)
+    image_load = (table.to_numpy() == "DeviceImageLoadEvents") & _user_writable(loaded_path, config)
     signals["user_writable_image_load"] = _group_flag(rows, image_load, out.index)
     child_name = rows.get("FileName", pd.Series("", index=rows.index))
     child_shell = (table.to_numpy() == "DeviceProcessEvents") & in_ci(child_name, config.shells)

@@ -40,7 +40,7 @@ def test_descendants_and_their_activity_are_found():
     result = hunt(processes, DeviceNetworkEvents=network)
     depth = dict(zip(result.activity_rows["InitiatingProcessId"], result.activity_rows["Depth"]))
     assert depth == {100: 0, 200: 1, 300: 2}
-    assert set(result.activity_rows["TaskGroup"]) == {0}
+    assert set(result.activity_rows["TaskId"]) == {result.rare_tasks.loc[0, "TaskId"]}
     assert "public_ip" in result.rare_tasks.loc[0, "Reasons"] and "child_shell" in result.rare_tasks.loc[0, "Reasons"]
     # The seed's string match sees only the task's own process.
     seed = hunt(processes, match="seed", DeviceNetworkEvents=network)
@@ -91,6 +91,7 @@ def test_real_export_children_are_linked_despite_creation_time_offsets():
     params = HuntParams(threshold=10_000)
     starts = processes[processes["InitiatingProcessCommandLine"] == "svchost.exe -k netsvcs -p -s Schedule"]
     groups = starts.groupby(["FileName", "ProcessCommandLine", "FolderPath"]).size().reset_index()
+    groups["TaskId"] = range(len(groups))
     tree = task_process_tree(processes, starts, groups)
     children = tree[tree["Depth"] == 1]
     parent_ids = set(processes.loc[processes["ProcessId"].isin(children["ProcessId"]), "InitiatingProcessId"])
