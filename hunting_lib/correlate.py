@@ -79,9 +79,10 @@ def task_activity_rows(
         keep = in_ci(candidates["InitiatingProcessCommandLine"], command_lines) & in_ci(
             candidates["InitiatingProcessFolderPath"], folder_paths
         )
-        matched = candidates.loc[keep, ACTIVITY_COLUMNS].copy()
-        matched.insert(0, "Table", table)
-        pieces.append(matched)
+        if keep.any():
+            matched = candidates.loc[keep, ACTIVITY_COLUMNS].copy()
+            matched.insert(0, "Table", table)
+            pieces.append(matched)
     if not pieces:
         return empty_table(TABLES[0], ["Table"] + ACTIVITY_COLUMNS)
     rows = pd.concat(pieces, ignore_index=True)
@@ -126,7 +127,7 @@ def resolve_initiating_process(
     device within ``CREATION_WINDOW`` of it (see above); a row without it takes the latest start
     with that id at or before the row's own time. NaT when no start matches.
     """
-    out = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns, UTC]")
+    resolved = []
     starts = process_starts.rename(columns={"ProcessId": id_column}).assign(_start=lambda f: f["_created"])
     has_time = rows[time_column].notna()
     for mask, on, shift, direction, tolerance in (
@@ -140,8 +141,9 @@ def resolve_initiating_process(
         merged = pd.merge_asof(part, starts[["DeviceName", id_column, "_start"]], left_on="_at",
                                right_on="_start", by=["DeviceName", id_column], direction=direction,
                                tolerance=tolerance)
-        out.loc[merged["_row"].to_numpy()] = merged["_start"].to_numpy()
-    return out
+        resolved.append(pd.Series(merged["_start"].array, index=merged["_row"].to_numpy()))
+    out = pd.concat(resolved) if resolved else pd.Series(dtype="datetime64[ns, UTC]")
+    return out.reindex(rows.index).astype("datetime64[ns, UTC]")
 
 
 def task_process_tree(

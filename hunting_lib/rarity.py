@@ -39,6 +39,7 @@ TASK_START_COLUMNS: list[str] = [
     "InitiatingProcessCommandLine",
     "InitiatingProcessId",
     "InitiatingProcessCreationTime",
+    "ReportId",
 ]
 
 
