@@ -269,3 +269,19 @@ def correlate_activity(
 ) -> pd.DataFrame:
     """Step 5 end to end: the seed's activity summary for the rare groups."""
     return summarise_activity(task_activity_rows(tables, rare_tasks, params))
+
+
+def match_mode_differences(seed_activity: pd.DataFrame, process_activity: pd.DataFrame) -> pd.DataFrame:
+    """Initiating processes that one correlation mode finds and the other does not.
+
+    ``FoundBy`` is ``seed only`` (typically a non-task process sharing a task's command line, or
+    a row the seed pairs across groups) or ``process only`` (typically a descendant of a task, or
+    an export whose InitiatingProcessFolderPath holds only the folder).
+    """
+    keys = ["DeviceName", "InitiatingProcessFileName", "InitiatingProcessId", "InitiatingProcessCommandLine"]
+    both = seed_activity[keys + ["EventCount"]].merge(
+        process_activity[keys + ["EventCount"]], on=keys, how="outer", indicator=True,
+        suffixes=("Seed", "Process"))
+    differing = both[both["_merge"] != "both"].copy()
+    differing["FoundBy"] = differing["_merge"].map({"left_only": "seed only", "right_only": "process only"})
+    return differing.drop(columns="_merge").sort_values(["FoundBy"] + keys).reset_index(drop=True)

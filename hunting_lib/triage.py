@@ -6,7 +6,8 @@ them (``correlate``). Output: the same groups with
 - ``SuppressedBy``: the exclusion rule that covers every start of the group, else None;
 - one boolean column per scoring signal (``config/scoring.yaml``), named after the signal;
 - ``Reasons``: the names of the signals that fired, and ``Score``: the sum of their weights;
-- ``DecodedCommand``: text hidden as base64 in the command line, decoded;
+- ``DecodedCommand``: text hidden as base64 in the command line, decoded, and ``Indicators``:
+  the IPs, URLs and domains in the command line and the decoded text;
 
 in rank order: unsuppressed groups first, highest score first.
 """
@@ -25,7 +26,7 @@ import pandas as pd
 import yaml
 
 from .exclusions import ExclusionRule, suppressing_rule
-from .indicators import decoded_texts, ip_kind
+from .indicators import decoded_texts, extract_indicators, ip_kind
 from .kql_ops import in_ci, on_uniques
 from .rarity import GROUP_KEYS
 
@@ -182,6 +183,17 @@ def _matches_any(values: pd.Series, patterns: Iterable[str]) -> np.ndarray:
     return on_uniques(values, lambda u: np.array([combined.search(t) is not None for t in u], dtype=bool))
 
 
+def command_indicators(command_lines: pd.Series, decoded: pd.Series) -> pd.Series:
+    """Per group, the IPs, URLs and domains in its command line and decoded text ("type:value")."""
+    texts = (command_lines + "\n" + decoded).str.strip()
+    found = extract_indicators(texts)
+    if found.empty:
+        return pd.Series([[] for _ in range(len(texts))], index=texts.index, dtype=object)
+    labels = (found["Type"] + ":" + found["Value"]).groupby(found["Source"], sort=False).agg(
+        lambda v: sorted(set(v)))
+    return texts.map(lambda t: labels.get(t, []))
+
+
 def _group_flag(attributed: pd.DataFrame, mask: np.ndarray, index: pd.Index) -> pd.Series:
     hit = set(attributed.loc[mask, "_group"])
     return pd.Series(index.isin(list(hit)), index=index)
@@ -194,6 +206,7 @@ def score(
     config = config or default_scoring()
     out = rare_tasks.copy()
     out["DecodedCommand"] = decoded_texts(out["ProcessCommandLine"]) if len(out) else ""
+    out["Indicators"] = command_indicators(out["ProcessCommandLine"], out["DecodedCommand"])
     command_text = out["ProcessCommandLine"] + "\n" + out["DecodedCommand"]
 
     signals: dict[str, pd.Series] = {}

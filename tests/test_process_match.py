@@ -99,3 +99,15 @@ def test_real_export_children_are_linked_despite_creation_time_offsets():
     # ...and the hunt's rare groups are found the same way in both modes.
     rare = find_rare_tasks(scheduled_task_starts(processes, params), params)
     assert len(rare) > 0
+
+
+def test_mode_differences_name_what_each_mode_alone_found():
+    from hunting_lib.correlate import match_mode_differences
+
+    impostor = activity(*TASK, pid=999, created_minutes=30, minutes=31)
+    processes = [task_start(*TASK, pid=100), child_of(100, 0, pid=200)]
+    seed = hunt(processes, match="seed", DeviceFileEvents=[impostor])
+    process = hunt(processes, DeviceFileEvents=[impostor])
+    differences = match_mode_differences(seed.activity, process.activity)
+    found = dict(zip(differences["InitiatingProcessId"], differences["FoundBy"]))
+    assert found == {999: "seed only", 200: "process only"}

@@ -72,3 +72,11 @@ def test_rank_puts_suppressed_last_and_orders_by_score():
         "Score": [3.0, 9.0, 12.0, 3.0], "SuppressedBy": [None, None, "rule", None],
     })
     assert rank(frame)["FileName"].tolist() == ["b", "a", "d", "c"]
+
+
+def test_indicators_come_from_the_command_and_its_decoded_text():
+    result = hunt([task_start("powershell.exe", ENCODED, PS, account="system"),
+                   task_start("plain.exe", "plain.exe --quiet", r"C:\Tools\plain.exe")])
+    by_name = dict(zip(result.rare_tasks["FileName"], result.rare_tasks["Indicators"]))
+    assert {"ipv4:45.77.12.34", "url:http://45.77.12.34/a"} <= set(by_name["powershell.exe"])
+    assert by_name["plain.exe"] == []
