@@ -106,8 +106,10 @@ def test_mode_differences_name_what_each_mode_alone_found():
 
     impostor = activity(*TASK, pid=999, created_minutes=30, minutes=31)
     processes = [task_start(*TASK, pid=100), child_of(100, 0, pid=200)]
-    seed = hunt(processes, match="seed", DeviceFileEvents=[impostor])
-    process = hunt(processes, DeviceFileEvents=[impostor])
+    by_child = activity("cmd.exe", "cmd.exe /c whoami", r"C:\Windows\System32\cmd.exe", pid=200,
+                        created_minutes=2, minutes=3, action="FileCreated")
+    seed = hunt(processes, match="seed", DeviceFileEvents=[impostor, by_child])
+    process = hunt(processes, DeviceFileEvents=[impostor, by_child])
     differences = match_mode_differences(seed.activity, process.activity)
     found = dict(zip(differences["InitiatingProcessId"], differences["FoundBy"]))
     assert found == {999: "seed only", 200: "process only"}
