@@ -115,3 +115,20 @@ def test_hunt_on_the_sample_data(tmp_path):
     assert done.returncode == 0, done.stderr
     document = json.loads(out.read_text())
     assert document["rare_tasks"] and document["activity"]
+
+
+def test_sample_command_writes_a_data_folder_the_hunt_reads(tmp_path):
+    out = tmp_path / "data"
+    done = run("sample", "--output", out, "--scale", "0.1", "--seed", "5", "--format", "parquet")
+    assert done.returncode == 0, done.stderr
+    assert (out / "DeviceProcessEvents.parquet").exists() and (out / "scenarios.yaml").exists()
+    assert run("hunt", "--data-dir", out).returncode == 0
+    assert run("sample", "--output", out, "--scale", "0").returncode == 2
+
+
+def test_kql_command_prints_one_query(tmp_path):
+    done = run("kql", "--threshold", "4", "--start", "2026-11-01", "--dialect", "sentinel")
+    assert done.returncode == 0, done.stderr
+    assert "count_ < 4" in done.stdout and "TimeGenerated between (HuntStart" in done.stdout
+    rare = run("kql", "--part", "rare_tasks")
+    assert "SuppressedBy" in rare.stdout and "backup-veeam-agent" in rare.stdout
