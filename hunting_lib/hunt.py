@@ -21,7 +21,7 @@ from .schema import PROCESS_TABLE, TABLES
 from .triage import exclusion_summary, rank, score, suppress
 
 #: What ``run_hunt`` accepts: a data folder's path, a loaded folder, or DataFrames by table name.
-HuntSource = Union[str, Path, DataFolder, Mapping[str, pd.DataFrame]]
+HuntSource = Union[str, Path, DataFolder, Mapping[str, pd.DataFrame], Any]
 
 
 @dataclass
@@ -78,8 +78,22 @@ def _tables(source: HuntSource) -> tuple[dict[str, pd.DataFrame], dict[str, str]
     return tables, {}
 
 
+def _is_remote(source: object) -> bool:
+    """A msticpy QueryProvider (or the kit's RemoteSource wrapping one)."""
+    return hasattr(source, "query_store") or type(source).__name__ == "RemoteSource"
+
+
 def run_hunt(source: HuntSource, params: HuntParams | None = None) -> HuntResult:
-    """Run the published hunt (and the kit's extensions chosen in ``params``) on local data."""
+    """Run the published hunt (and the kit's extensions chosen in ``params``).
+
+    ``source`` is local data (a data folder's path, a loaded folder, or DataFrames by table) or
+    a connected msticpy QueryProvider, in which case the hunt runs remotely in KQL
+    (``hunting_lib.remote``). The result has the same columns either way.
+    """
+    if _is_remote(source):
+        from .remote import remote_hunt  # msticpy only for remote hunts
+
+        return remote_hunt(source, params)
     params = params or HuntParams()
     rules = load_exclusions(params.exclusions)
     tables, sources = _tables(source)

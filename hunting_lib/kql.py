@@ -22,7 +22,7 @@ from .errors import BadInputError
 from .exclusions import Condition, ExclusionRule
 from .params import HuntParams
 from .query import seed_kql, seed_literals
-from .schema import TABLES
+from .schema import TABLES, table_columns
 
 
 @dataclass(frozen=True)
@@ -223,3 +223,102 @@ def render_hunt_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (), tar
     union = "union " + ",".join(target.tables[t] for t in TABLES)
     text = _replace_once(text, "union " + ",".join(TABLES), union + _window(params, target.time_column))
     return _parameters(params, []) + text
+
+
+# --------------------------------------------------------------------------------------------
+# The pieces the remote engine runs (hunting_lib.remote): statistics and rows, never thresholds
+# on a part of the data, so results of several time chunks can be merged exactly.
+
+_SEED_PROJECT = "| project Timestamp, DeviceName, AccountName, FileName, ProcessCommandLine, ProcessId, FolderPath"
+
+
+def render_task_start_groups_kql(params: HuntParams, target: str | Dialect = "defender") -> str:
+    """Per (FileName, ProcessCommandLine, FolderPath) group of Task Scheduler starts: Count,
+    Devices, Accounts, FirstSeen, LastSeen. No threshold: chunks are summed before it."""
+    target = dialect(target) if isinstance(target, str) else target
+    return (
+        _parameters(params, [])
+        + _task_starts(params, target, [])
+        + "\n| summarize Count = count(), Devices = make_set(DeviceName), Accounts = make_set(AccountName),"
+        + "\n    FirstSeen = min(Timestamp), LastSeen = max(Timestamp) by FileName, ProcessCommandLine, FolderPath"
+    )
+
+
+def render_task_starts_kql(
+    params: HuntParams, groups: pd.DataFrame, columns: Iterable[str], target: str | Dialect = "defender"
+) -> str:
+    """The Task Scheduler starts of the given groups, one row each, with ``columns``.
+
+    The group values come from the data, so they enter only as escaped literals. The filter
+    tests the three values independently (a superset); the caller keeps exact group members.
+    """
+    target = dialect(target) if isinstance(target, str) else target
+    body = _replace_once(_task_starts(params, target, []), _SEED_PROJECT, "| project " + ", ".join(columns))
+    return (
+        _parameters(params, [])
+        + body
+        + f"\n| where FileName in {kql_string_list(sorted(set(groups['FileName'])))}"
+        + f"\n    and ProcessCommandLine in {kql_string_list(sorted(set(groups['ProcessCommandLine'])))}"
+        + f"\n    and FolderPath in {kql_string_list(sorted(set(groups['FolderPath'])))}"
+    )
+
+
+def _projectable(columns: Iterable[str], tables: Iterable[str]) -> list[str]:
+    """The columns that at least one of ``tables`` has (projecting any other is a KQL error)."""
+    known = set().union(*(table_columns(t) for t in tables))
+    return [c for c in columns if c in known]
+
+
+def _union(params: HuntParams, target: Dialect, tables: Iterable[str]) -> str:
+    names = ", ".join(target.tables[t] for t in tables)
+    return f"union withsource=SourceTable {names}" + _window(params, target.time_column)
+
+
+def render_activity_rows_kql(
+    params: HuntParams, rare_tasks: pd.DataFrame, columns: Iterable[str], target: str | Dialect = "defender"
+) -> str:
+    """The seed's last step without its summary: every matching event, with ``columns``."""
+    target = dialect(target) if isinstance(target, str) else target
+    lowered = {key: sorted({str(v).lower() for v in rare_tasks[key]}) for key in
+               ("FileName", "ProcessCommandLine", "FolderPath")}
+    return (
+        _parameters(params, [])
+        + _union(params, target, TABLES)
+        + f"\n| where tolower(InitiatingProcessFileName) in {kql_string_list(lowered['FileName'])}"
+        + f"\n    and tolower(InitiatingProcessCommandLine) in {kql_string_list(lowered['ProcessCommandLine'])}"
+        + f"\n    and tolower(InitiatingProcessFolderPath) in {kql_string_list(lowered['FolderPath'])}"
+        + "\n| project SourceTable, " + ", ".join(_projectable(columns, TABLES))
+    )
+
+
+def render_rows_by_process_kql(
+    params: HuntParams, processes: pd.DataFrame, columns: Iterable[str],
+    tables: Iterable[str] = TABLES, target: str | Dialect = "defender",
+) -> str:
+    """Events whose initiating process is one of ``processes`` (DeviceName, ProcessId).
+
+    A superset (devices and ids are tested independently); the caller resolves each row to its
+    exact process by creation time.
+    """
+    target = dialect(target) if isinstance(target, str) else target
+    tables = list(tables)
+    devices = sorted(set(processes["DeviceName"]))
+    ids = sorted({int(v) for v in processes["ProcessId"].dropna()})
+    return (
+        _parameters(params, [])
+        + _union(params, target, tables)
+        + f"\n| where DeviceName in {kql_string_list(devices)}"
+        + f"\n    and InitiatingProcessId in ({', '.join(str(i) for i in ids) or '-1'})"
+        + "\n| project SourceTable, " + ", ".join(_projectable(columns, tables))
+    )
+
+
+def render_device_network_kql(params: HuntParams, device: str, target: str | Dialect = "defender") -> str:
+    """Pivot: one device's network events in the window, newest first."""
+    target = dialect(target) if isinstance(target, str) else target
+    return (
+        _parameters(params, [])
+        + target.tables["DeviceNetworkEvents"] + _window(params, target.time_column)
+        + f"\n| where DeviceName == {kql_string(device)}"
+        + "\n| sort by Timestamp desc"
+    )
