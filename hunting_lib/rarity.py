@@ -71,6 +71,34 @@ def scheduled_task_starts(processes: pd.DataFrame, params: HuntParams) -> pd.Dat
     return tasks.loc[not_scanner & (outside_system32 | is_shell), columns]
 
 
+RARE_COLUMNS: list[str] = ["TaskId", "FileName", "ProcessCommandLine", "FolderPath", "Count", "DeviceCount",
+                           "Devices", "Accounts", "FirstSeen", "LastSeen", "RunsPerDay", "RareBy"]
+
+
+def _keep_rare(stats: pd.DataFrame, params: HuntParams) -> pd.DataFrame:
+    """The groups whose Count is below the threshold or whose DeviceCount is small enough."""
+    by_count = stats["Count"] < params.threshold
+    by_devices = (
+        stats["DeviceCount"] <= params.max_devices
+        if params.max_devices is not None
+        else pd.Series(False, index=stats.index)
+    )
+    stats = stats.assign(RareBy=np.select(
+        [by_count & by_devices, by_count, by_devices], ["count,devices", "count", "devices"], ""))
+    return stats[by_count | by_devices].reset_index(drop=True)
+
+
+def _finish(rare: pd.DataFrame) -> pd.DataFrame:
+    """Runs per day, a stable order, and a ``TaskId`` that activity rows and pivots refer to."""
+    span_days = (rare["LastSeen"] - rare["FirstSeen"]).dt.total_seconds() / 86400.0
+    rare = rare.assign(RunsPerDay=(rare["Count"] / span_days.clip(lower=1.0)).round(2))
+    rare = rare.sort_values(
+        ["Count", "DeviceCount", "FileName", "ProcessCommandLine", "FolderPath"], kind="stable"
+    ).reset_index(drop=True)
+    rare["TaskId"] = np.arange(len(rare))
+    return rare[RARE_COLUMNS]
+
+
 def find_rare_tasks(task_starts: pd.DataFrame, params: HuntParams) -> pd.DataFrame:
     """Step 4: the (FileName, ProcessCommandLine, FolderPath) groups that are rare.
 
@@ -86,16 +114,7 @@ def find_rare_tasks(task_starts: pd.DataFrame, params: HuntParams) -> pd.DataFra
         FirstSeen=("Timestamp", "min"),
         LastSeen=("Timestamp", "max"),
     ).reset_index()
-    by_count = stats["Count"] < params.threshold
-    by_devices = (
-        stats["DeviceCount"] <= params.max_devices
-        if params.max_devices is not None
-        else pd.Series(False, index=stats.index)
-    )
-    stats["RareBy"] = np.select(
-        [by_count & by_devices, by_count, by_devices], ["count,devices", "count", "devices"], ""
-    )
-    rare = stats[by_count | by_devices].reset_index(drop=True)
+    rare = _keep_rare(stats, params)
 
     # Device and account lists only for the rare groups: a join, then one sorted set per group.
     members = task_starts.merge(rare[GROUP_KEYS], on=GROUP_KEYS, how="inner")
@@ -109,13 +128,19 @@ def find_rare_tasks(task_starts: pd.DataFrame, params: HuntParams) -> pd.DataFra
             ]
         else:
             rare[target] = [[] for _ in range(len(rare))]
-    span_days = (rare["LastSeen"] - rare["FirstSeen"]).dt.total_seconds() / 86400.0
-    rare["RunsPerDay"] = (rare["Count"] / span_days.clip(lower=1.0)).round(2)
-    ordered = ["TaskId", "FileName", "ProcessCommandLine", "FolderPath", "Count", "DeviceCount", "Devices",
-               "Accounts", "FirstSeen", "LastSeen", "RunsPerDay", "RareBy"]
-    rare = rare.sort_values(
-        ["Count", "DeviceCount", "FileName", "ProcessCommandLine", "FolderPath"], kind="stable"
-    ).reset_index(drop=True)
-    # A stable id for the group, kept through ranking, that activity rows and pivots refer to.
-    rare["TaskId"] = np.arange(len(rare))
-    return rare[ordered]
+    return _finish(rare)
+
+
+def rare_from_statistics(stats: pd.DataFrame, params: HuntParams) -> pd.DataFrame:
+    """Step 4 from per-group statistics computed elsewhere (a remote engine, or several chunks).
+
+    ``stats`` has the group keys, ``Count``, ``FirstSeen``, ``LastSeen`` and the ``Devices`` and
+    ``Accounts`` lists. Chunks of one hunt must be merged *before* this call: a group seen twice in
+    each of two chunks ran four times, and is not rare at the seed's threshold.
+    """
+    stats = stats.assign(
+        Devices=stats["Devices"].map(lambda v: sorted({d for d in v if d})),
+        Accounts=stats["Accounts"].map(lambda v: sorted({a for a in v if a})),
+    )
+    stats["DeviceCount"] = stats["Devices"].map(len)
+    return _finish(_keep_rare(stats, params))
