@@ -48,6 +48,8 @@ ACTIVITY_COLUMNS: list[str] = ACTIVITY_KEYS + [
     "RegistryKey",
     "RegistryValueName",
     "RegistryValueData",
+    "LogonType",
+    "AdditionalFields",
     "ReportId",
 ]
 

@@ -42,6 +42,9 @@ class HuntResult:
     activity_rows: pd.DataFrame
     exclusions: pd.DataFrame
     sources: dict[str, str] = field(default_factory=dict)
+    #: Where the pivots read more data: the loaded tables (local) or the remote source.
+    data: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
+    remote: Any = field(default=None, repr=False)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -109,4 +112,4 @@ def run_hunt(source: HuntSource, params: HuntParams | None = None) -> HuntResult
     # triage: suppression, scoring and ranking (none of it changes which groups are rare)
     rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows))
     exclusions = exclusion_summary(rare_tasks, activity_rows, rules)
-    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources)
+    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources, data=tables)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadInputError, DataWarning, describe_value
-from .schema import PROCESS_TABLE, TABLES, column_type, required_columns
+from .schema import PROCESS_TABLE, TABLES, any_column_type, column_type, required_columns
 
 #: File endings the loader reads, in the order it prefers them.
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".parquet", ".csv.gz", ".csv", ".jsonl", ".json")
@@ -392,7 +392,9 @@ def apply_schema(
 
 def empty_column(table: str, column: str, length: int, index: pd.Index | None = None) -> pd.Series:
     """What Kusto's ``union`` puts in a column a table lacks: "", a null number or a null time."""
-    kind = column_type(table, column) or "string"
+    # A column another table has keeps that table's type (RemotePort stays a number when the
+    # process table, which lacks it, is stacked with network events).
+    kind = column_type(table, column) or any_column_type(column) or "string"
     index = pd.RangeIndex(length) if index is None else index
     if kind == "datetime":
         return pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")

@@ -39,6 +39,11 @@ TASK_START_COLUMNS: list[str] = [
     "InitiatingProcessCommandLine",
     "InitiatingProcessId",
     "InitiatingProcessCreationTime",
+    "InitiatingProcessFolderPath",
+    # The Schedule service's own parent (services.exe), so a pivot's process tree has its root.
+    "InitiatingProcessParentId",
+    "InitiatingProcessParentFileName",
+    "InitiatingProcessParentCreationTime",
     "ReportId",
 ]
 

@@ -376,4 +376,4 @@ def remote_hunt(source: RemoteSource | Any, params: HuntParams | None = None) ->
     rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows))
     exclusions = exclusion_summary(rare_tasks, activity_rows, rules)
     sources = {"provider": type(source.provider).__name__, "dialect": source.dialect}
-    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources)
+    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources, remote=source)

@@ -57,3 +57,13 @@ def required_columns(table: str) -> list[str]:
 def column_type(table: str, column: str) -> str | None:
     """The Defender type of ``column`` in ``table``, or None for a column the schema does not know."""
     return _spec()["tables"][table]["columns"].get(column)
+
+
+@lru_cache(maxsize=None)
+def any_column_type(column: str) -> str | None:
+    """The Defender type of ``column`` in whichever of the seven tables has it (types agree)."""
+    for table in TABLES:
+        kind = column_type(table, column)
+        if kind is not None:
+            return kind
+    return None
