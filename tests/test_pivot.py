@@ -1,0 +1,103 @@
+"""Pivots: each planted task's full timeline, its process tree and its network indicators."""
+
+from __future__ import annotations
+
+import warnings
+from unittest import mock
+
+import pandas as pd
+import pytest
+import yaml
+
+from hunting_lib import pivot
+from hunting_lib.hunt import run_hunt
+from hunting_lib.params import HuntParams
+from tests.conftest import SAMPLE_DATA
+
+SCENARIOS = yaml.safe_load((SAMPLE_DATA / "scenarios.yaml").read_text(encoding="utf-8"))["scenarios"]
+PLANTED = [s for s in SCENARIOS if s["kind"] == "malicious"]
+
+
+@pytest.fixture(scope="module", params=["seed", "process"])
+def result(request):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return run_hunt(SAMPLE_DATA, HuntParams(max_devices=1, match=request.param))
+
+
+def task_id(result, scenario) -> int:
+    rare = result.rare_tasks
+    row = rare[(rare["FileName"] == scenario["FileName"]) & (rare["ProcessCommandLine"] == scenario["ProcessCommandLine"])
+               & (rare["FolderPath"] == scenario["FolderPath"])]
+    assert len(row) == 1, scenario["id"]
+    return int(row["TaskId"].iloc[0])
+
+
+@pytest.mark.parametrize("scenario", PLANTED, ids=lambda s: s["id"])
+def test_timeline_is_exactly_the_planted_rows(result, scenario):
+    timeline = pivot.task_timeline(result, task_id(result, scenario))
+    expected = {rid for ids in scenario["report_ids"].values() for rid in ids}
+    got = set(timeline["ReportId"].astype(int))
+    assert got == expected, (sorted(expected - got)[:5], sorted(got - expected)[:5])
+    assert timeline["Timestamp"].is_monotonic_increasing
+    assert timeline["What"].str.len().gt(0).all()
+    starts = timeline[timeline["Depth"] == -1]
+    assert len(starts) == scenario["runs"] and starts["What"].str.startswith("Task Scheduler started").all()
+
+
+def test_what_column_reads_like_a_sentence(result):
+    planted = next(s for s in PLANTED if s["id"] == "mal-encoded-powershell")
+    what = " | ".join(pivot.task_timeline(result, task_id(result, planted))["What"])
+    assert "ConnectionSuccess 185." in what or "ConnectionSuccess 45." in what or "ConnectionSuccess 91." in what
+    assert "RegistryValueSet HKEY_" in what and "started whoami.exe" in what
+
+
+@pytest.mark.parametrize("scenario", PLANTED, ids=lambda s: s["id"])
+def test_process_tree_is_rooted_at_the_schedule_service(result, scenario):
+    before = result.task_starts.copy()
+    tree = pivot.process_tree(result, task_id(result, scenario))
+    pd.testing.assert_frame_equal(result.task_starts, before)  # nothing of ours was mutated
+    top = tree.sort_values("path").iloc[0]
+    assert top["CreatedProcessName"].lower() == "svchost.exe"
+    names = set(tree["CreatedProcessName"].str.lower())
+    assert scenario["FileName"].lower() in names
+    timeline = pivot.task_timeline(result, task_id(result, scenario))
+    started = timeline[(timeline["Table"] == "DeviceProcessEvents")]
+    assert len(tree) == len(started) + 1  # every started process, plus the svchost root
+
+
+def test_plots_embed_no_bokeh_loader_of_their_own(result):
+    planted = PLANTED[0]
+    with mock.patch("bokeh.io.output_notebook", side_effect=AssertionError("BokehJS loaded again")):
+        tree_plot = pivot.process_tree_plot(pivot.process_tree(result, task_id(result, planted)))
+        timeline_plot = pivot.timeline_plot(pivot.task_timeline(result, task_id(result, planted)))
+    assert tree_plot is not None and timeline_plot is not None
+
+
+def test_network_indicators_with_fleet_prevalence(result):
+    planted = next(s for s in PLANTED if s["id"] == "mal-encoded-powershell")
+    tid = task_id(result, planted)
+    indicators = pivot.network_indicators(result, tid).set_index("Indicator")
+    timeline = pivot.task_timeline(result, tid)
+    contacted = set(result.data["DeviceNetworkEvents"].set_index("ReportId").loc[
+        list(set(timeline["ReportId"]) & set(result.data["DeviceNetworkEvents"]["ReportId"])), "RemoteIP"])
+    assert contacted and contacted <= set(indicators.index)
+    network = result.data["DeviceNetworkEvents"]
+    for ip in contacted:
+        expected = network.loc[network["RemoteIP"] == ip, "DeviceName"].nunique()
+        assert indicators.loc[ip, "FleetDevices"] == expected
+        assert indicators.loc[ip, "IPKind"] in ("public", "private")
+    public = indicators[indicators["IPKind"] == "public"]
+    assert len(public) >= 1 and public["Source"].str.contains("command line").any()
+
+
+def test_whole_hunt_indicators_cover_every_planted_c2():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_hunt(SAMPLE_DATA, HuntParams(max_devices=1))
+    indicators = pivot.network_indicators(result)
+    public = indicators[indicators["IPKind"] == "public"]
+    tasks_with_public = {t for ids in public["TaskIds"] for t in ids}
+    for scenario in PLANTED:
+        if "DeviceNetworkEvents" in scenario["activity_tables"]:
+            assert task_id(result, scenario) in tasks_with_public, scenario["id"]
