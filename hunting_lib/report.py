@@ -30,6 +30,7 @@ def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Pa
             "default" if params.exclusions == "config/exclusions.yaml" else str(Path(params.exclusions).resolve())),
         "match": params.match,
         "export_dir": str(export_dir.resolve()),
+        "papermill_run": True,
     }
 
 
