@@ -27,6 +27,34 @@ def safe_text(value: object) -> str:
     return _UNSAFE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def markdown_text(value: object, limit: int = 200) -> str:
+    """``value`` as inert Markdown: HTML escaped, Markdown syntax escaped, unsafe characters shown.
+
+    Markdown renders raw HTML, so a file name such as ``<img src=x onerror=...>`` in a heading
+    would run in the report; this returns text that displays exactly as written.
+    """
+    import html
+
+    text = safe_text(value)
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
+
+
+def plot_safe(values: pd.Series) -> pd.Series:
+    """Text for plots that embed their data in a page's scripts (bokeh).
+
+    Bokeh writes a plot's data as JSON inside a ``<script>`` element of the notebook output; a
+    command line containing ``</script>`` would end that element and inject what follows. Angle
+    brackets become their full-width look-alikes (＜ ＞), control and bidi characters visible
+    escapes; the text stays readable and inert.
+    """
+    return values.fillna("").astype(str).map(safe_text).str.replace("<", "\uff1c", regex=False).str.replace(
+        ">", "\uff1e", regex=False)
+
+
 def iso_utc(stamps: pd.Series) -> pd.Series:
     """ISO 8601 UTC with 7 fractional digits and ``Z``, the way Defender writes times; None for NaT."""
     text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.cat(

@@ -28,7 +28,9 @@ from .correlate import ACTIVITY_COLUMNS, process_activity_rows
 from .hunt import HuntResult
 from .indicators import ip_kind
 from .loader import ensure_columns
+from .output import plot_safe
 from .rarity import GROUP_KEYS
+from .query import seed_literals
 from .schema import PROCESS_TABLE
 
 TIMELINE_COLUMNS = ["Timestamp", "DeviceName", "Table", "ActionType", "Depth", "Process", "ProcessId", "What", "ReportId"]
@@ -158,7 +160,7 @@ def timeline_plot(timeline: pd.DataFrame, group_by: str = "Table", title: str = 
     """The task's events on a msticpy timeline (bokeh), one row per ``group_by`` value."""
     from msticpy.vis import timeline as mp_timeline
 
-    data = timeline.assign(What=timeline["What"].str.slice(0, 120))
+    data = _plot_safe_frame(timeline.assign(What=timeline["What"].str.slice(0, 120)))
     with _captured_bokeh(mp_timeline):
         return mp_timeline.display_timeline(
             data, time_column="Timestamp", group_by=group_by, source_columns=["DeviceName", "Process", "What"],
@@ -167,6 +169,15 @@ def timeline_plot(timeline: pd.DataFrame, group_by: str = "Table", title: str = 
 
 # --------------------------------------------------------------------------------------------
 # Process tree
+
+
+def _plot_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text column made safe to embed in a bokeh plot (see ``output.plot_safe``)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = plot_safe(out[column])
+    return out
 
 
 def _for_msticpy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -198,10 +209,17 @@ def process_tree(result: HuntResult, task_id: int) -> pd.DataFrame:
     frame = ensure_columns(pd.concat([d for d in (starts, children) if not d.empty], ignore_index=True),
                            PROCESS_TABLE, ACTIVITY_COLUMNS + _PARENT_COLUMNS)
     frame["ActionType"] = "ProcessCreated"
+    # msticpy needs the svchost's own parent to place the svchost; exports that leave it empty
+    # get a placeholder, which is dropped below with the other roots above the svchost.
+    unknown = frame["InitiatingProcessParentId"].isna()
+    frame.loc[unknown, "InitiatingProcessParentId"] = 0
+    frame.loc[unknown, "InitiatingProcessParentFileName"] = "(unknown parent)"
+    frame["InitiatingProcessParentCreationTime"] = frame["InitiatingProcessParentCreationTime"].fillna(
+        frame["InitiatingProcessCreationTime"])
     tree = build_process_tree(_for_msticpy(frame))  # gets a copy: it mutates what it is given
     # msticpy also infers the svchost's own parent (services.exe); the task's tree starts at svchost.
-    roots = tree["CreatedProcessName"].str.lower().eq("services.exe") & tree["IsRoot"]
-    return tree[~roots]
+    above = tree["IsRoot"] & tree["CreatedProcessName"].str.lower().ne(seed_literals().parent_file_name.lower())
+    return tree[~above]
 
 
 #: Defender column names and what msticpy's built tree calls them.
@@ -216,7 +234,7 @@ def process_tree_plot(tree: pd.DataFrame, legend_col: str = "FileName", title: s
 
     legend = _TREE_COLUMNS.get(legend_col, legend_col)
     with _captured_bokeh(mp_tree) as shown:
-        mp_tree.plot_process_tree(_for_msticpy(tree), legend_col=legend, title=title, height=300)
+        mp_tree.plot_process_tree(_plot_safe_frame(_for_msticpy(tree)), legend_col=legend, title=title, height=300)
     return shown[-1] if shown else None
 
 

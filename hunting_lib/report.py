@@ -12,6 +12,8 @@ from .errors import BadInputError
 from .params import HuntParams
 
 HUNT_NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "rare_scheduled_tasks_hunt.ipynb"
+#: nbconvert templates of the kit; "offline" is JupyterLab's export without CDN scripts.
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 class ReportError(RuntimeError):
@@ -66,8 +68,10 @@ def build_report(
             f"cell {exc.exec_count} of {Path(notebook).name} failed ({detail}); "
             f"the partly run notebook is {executed}"
         ) from None
-    body, _ = HTMLExporter(exclude_input=hide_code, exclude_input_prompt=hide_code,
-                           exclude_output_prompt=hide_code).from_notebook_node(
+    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)],
+                            exclude_input=hide_code, exclude_input_prompt=hide_code,
+                            exclude_output_prompt=hide_code)
+    body, _ = exporter.from_notebook_node(
         nbformat.read(executed, as_version=4))
     output.write_text(body, encoding="utf-8")
     return output

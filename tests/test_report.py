@@ -1,6 +1,7 @@
 """The HTML report: the hunt notebook run headless and exported, with hostile data kept inert."""
 
 import json
+import re
 
 import nbformat
 import pandas as pd
@@ -55,3 +56,28 @@ def test_notebooks_in_git_carry_no_outputs(path):
 
 def test_the_report_notebook_is_the_hunt_notebook():
     assert HUNT_NOTEBOOK.exists()
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory):
+    from tests.conftest import SAMPLE_DATA
+
+    out = tmp_path_factory.mktemp("report") / "rare_scheduled_tasks.html"
+    return build_report(SAMPLE_DATA, out, HuntParams(max_devices=1))
+
+
+def test_sample_report_is_offline_small_and_loads_bokehjs_once(sample_report):
+    from bokeh.resources import Resources
+
+    from hunting_lib.pivot import BOKEH_COMPONENTS
+
+    html = sample_report.read_text(encoding="utf-8")
+    size_mb = sample_report.stat().st_size / 1e6
+    assert size_mb <= 5.0, f"report is {size_mb:.1f} MB"
+    # No script or stylesheet is fetched from anywhere (BokehJS mentions CDN URLs for optional
+    # parts it loads lazily, such as MathJax; the report uses none of them).
+    assert not re.search(r"<script[^>]+src=\"https?:", html) and not re.search(r"<link[^>]+href=\"https?:", html)
+    core = Resources(mode="inline", components=BOKEH_COMPONENTS).js_raw[0]
+    marker = core[len(core) // 2: len(core) // 2 + 200]
+    assert html.count(marker) == 1  # BokehJS embedded once, not once per plot
+    assert html.count("Timeline of task") >= 3 and html.count("Process tree of task") >= 3
