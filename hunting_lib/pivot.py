@@ -156,7 +156,7 @@ def _captured_bokeh(module: Any) -> Iterator[list]:
         yield shown
 
 
-def timeline_plot(timeline: pd.DataFrame, group_by: str = "Table", title: str = "Task timeline") -> Any:
+def timeline_plot(timeline: pd.DataFrame, group_by: str = "Table", title: str = "task events") -> Any:
     """The task's events on a msticpy timeline (bokeh), one row per ``group_by`` value."""
     from msticpy.vis import timeline as mp_timeline
 
@@ -177,6 +177,8 @@ def _plot_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         if out[column].dtype == object:
             out[column] = plot_safe(out[column])
+        elif isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            out[column] = out[column].dt.tz_localize(None)  # bokeh plots naive times, all UTC here
     return out
 
 
@@ -185,7 +187,9 @@ def _for_msticpy(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
         if isinstance(out[column].dtype, pd.Int64Dtype):
-            out[column] = out[column].astype("float64")
+            # Python ints and None: msticpy fills gaps with "NA", which Int64 refuses, and a
+            # float column would show process ids as 8488.0.
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
         elif isinstance(out[column].dtype, pd.BooleanDtype):
             out[column] = out[column].astype(object)
     return out
@@ -234,7 +238,8 @@ def process_tree_plot(tree: pd.DataFrame, legend_col: str = "FileName", title: s
 
     legend = _TREE_COLUMNS.get(legend_col, legend_col)
     with _captured_bokeh(mp_tree) as shown:
-        mp_tree.plot_process_tree(_plot_safe_frame(_for_msticpy(tree)), legend_col=legend, title=title, height=300)
+        mp_tree.plot_process_tree(_plot_safe_frame(_for_msticpy(tree)), legend_col=legend, title=title,
+                                  height=300, pid_fmt="dec")
     return shown[-1] if shown else None
 
 

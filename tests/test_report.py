@@ -80,4 +80,4 @@ def test_sample_report_is_offline_small_and_loads_bokehjs_once(sample_report):
     core = Resources(mode="inline", components=BOKEH_COMPONENTS).js_raw[0]
     marker = core[len(core) // 2: len(core) // 2 + 200]
     assert html.count(marker) == 1  # BokehJS embedded once, not once per plot
-    assert html.count("Timeline of task") >= 3 and html.count("Process tree of task") >= 3
+    assert html.count("Timeline: task ") >= 3 and html.count("Process tree of task") >= 3
