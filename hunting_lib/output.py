@@ -51,7 +51,7 @@ def plot_safe(values: pd.Series) -> pd.Series:
     brackets become their full-width look-alikes (＜ ＞), control and bidi characters visible
     escapes; the text stays readable and inert.
     """
-    return values.fillna("").astype(str).map(safe_text).str.replace("<", "\uff1c", regex=False).str.replace(
+    return values.astype(object).where(values.notna(), "").astype(str).map(safe_text).str.replace("<", "\uff1c", regex=False).str.replace(
         ">", "\uff1e", regex=False)
 
 

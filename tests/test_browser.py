@@ -1,0 +1,103 @@
+"""The HTML report in a real headless Chromium: plots render offline, nothing hostile runs.
+
+Needs Debian's chromium (installed by `make test`'s setup) and the playwright Python package,
+driving that browser (playwright's own browser download is not used).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hunting_lib.params import HuntParams
+from hunting_lib.report import build_report
+from tests.conftest import SAMPLE_DATA, activity, task_start
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if not CHROMIUM:
+    if os.environ.get("CI") == "true":
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)",
+                    pytrace=False)
+    pytest.skip("chromium is not installed", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync", "--disable-quic"]
+HOSTILE_COMMAND = 'evil.exe <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2">'
+HOSTILE_FILE = '<svg onload="window.__pwned=3">.exe'
+
+COUNT_CANVASES = """() => { let n = 0; const walk = (root) => root.querySelectorAll('*').forEach(e => {
+    if (e.tagName === 'CANVAS' && e.width > 0 && e.height > 0) n++; if (e.shadowRoot) walk(e.shadowRoot); });
+    walk(document); return n; }"""
+
+
+def open_report(path: Path) -> dict:
+    """Load the report from disk with the network cut off; collect what the page did."""
+    seen: dict = {"console": [], "errors": [], "requests": [], "dialogs": []}
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                   else (seen["requests"].append(route.request.url), route.abort()))
+        page.on("console", lambda m: seen["console"].append((m.type, m.text)))
+        page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+        page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+        page.goto(path.resolve().as_uri())
+        page.wait_for_function("() => window.Bokeh !== undefined", timeout=30_000)
+        page.wait_for_timeout(2_000)
+        seen["text"] = page.evaluate("document.body.innerText")
+        seen["canvases"] = page.evaluate(COUNT_CANVASES)
+        seen["plots"] = page.evaluate("document.querySelectorAll('.bk-Column, .bk-Row').length")
+        seen["pwned"] = page.evaluate("window.__pwned === undefined ? null : window.__pwned")
+        seen["images"] = page.evaluate("document.querySelectorAll('img[src=\"x\"], svg[onload]').length")
+        page.screenshot(path=str(path.with_suffix(".png")), full_page=False)
+        browser.close()
+    return seen
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("hostile-data")
+    task = ("evil.exe", HOSTILE_COMMAND, r"C:\Users\Public\evil.exe")
+    other = (HOSTILE_FILE, HOSTILE_FILE + " -run", "C:\\Users\\Public\\" + HOSTILE_FILE)
+    pd.DataFrame([task_start(*task, pid=1), task_start(*other, pid=2, minutes=5)]).to_csv(
+        folder / "DeviceProcessEvents.csv", index=False)
+    pd.DataFrame([activity(*task, pid=1, RemoteIP="185.100.87.3", RemotePort=443),
+                  activity(*other, pid=2, created_minutes=5, minutes=6, RemoteIP="45.9.20.1")]).to_csv(
+        folder / "DeviceNetworkEvents.csv", index=False)
+    out = tmp_path_factory.mktemp("hostile-report") / "report.html"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        build_report(folder, out)
+    return open_report(out)
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("sample-report") / "report.html"
+    build_report(SAMPLE_DATA, out, HuntParams(max_devices=1))
+    return open_report(out)
+
+
+def test_every_plot_renders_offline(sample_report):
+    assert "Loading BokehJS" not in sample_report["text"]
+    assert sample_report["plots"] >= 6  # a timeline and a process tree per pivoted finding
+    assert sample_report["canvases"] >= sample_report["plots"]
+    assert sample_report["requests"] == []  # nothing fetched from the network
+
+
+def test_no_console_errors(sample_report):
+    assert sample_report["errors"] == []
+    assert [m for m in sample_report["console"] if m[0] == "error"] == []
+
+
+def test_hostile_text_shows_as_text_and_nothing_runs(hostile_report):
+    assert hostile_report["pwned"] is None and hostile_report["dialogs"] == []
+    assert hostile_report["images"] == 0  # the <img>/<svg> in the data did not become elements
+    assert "<script>window.__pwned = 1</script>" in hostile_report["text"]
+    assert hostile_report["errors"] == []
