@@ -6,6 +6,8 @@ and the partly executed notebook is kept beside the report for debugging.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from .errors import BadInputError
@@ -36,6 +38,23 @@ def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Pa
     }
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def stable_ids(html: str) -> str:
+    """Replace the random element ids nbconvert and bokeh generate with sequential ones.
+
+    Each distinct id keeps one replacement wherever it appears, so every reference still
+    resolves; the same inputs then give the same report body.
+    """
+    mapping: dict[str, str] = {}
+
+    def replace(match: re.Match) -> str:
+        return mapping.setdefault(match.group(0), f"{len(mapping):08x}-0000-4000-8000-000000000000")
+
+    return _UUID.sub(replace, html)
+
+
 def build_report(
     data_dir: str | Path,
     output: str | Path,
@@ -56,6 +75,10 @@ def build_report(
         raise BadInputError(f"{data_dir}: no such data folder")
     output.parent.mkdir(parents=True, exist_ok=True)
     executed = output.with_suffix(".ipynb")
+    # The kernel inherits a fixed hash seed: msticpy builds plot columns from sets, whose order
+    # otherwise changes from run to run, and the report body with it.
+    previous_seed = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = "0"
     try:
         papermill.execute_notebook(
             str(notebook), str(executed),
@@ -68,10 +91,17 @@ def build_report(
             f"cell {exc.exec_count} of {Path(notebook).name} failed ({detail}); "
             f"the partly run notebook is {executed}"
         ) from None
+    finally:
+        if previous_seed is None:
+            os.environ.pop("PYTHONHASHSEED", None)
+        else:
+            os.environ["PYTHONHASHSEED"] = previous_seed
     exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input=hide_code, exclude_input_prompt=hide_code,
                             exclude_output_prompt=hide_code)
-    body, _ = exporter.from_notebook_node(
-        nbformat.read(executed, as_version=4))
-    output.write_text(body, encoding="utf-8")
+    notebook_node = nbformat.read(executed, as_version=4)
+    for index, cell in enumerate(notebook_node.cells):
+        cell["id"] = f"cell-{index}"  # papermill gives its injected cell a random id
+    body, _ = exporter.from_notebook_node(notebook_node)
+    output.write_text(stable_ids(body), encoding="utf-8")
     return output

@@ -32,7 +32,7 @@ class KqlEngineDriver(DriverBase):
                  throttle_times: int = 0, timeout_times: int = 0, auth_fails: bool = False,
                  drop_column: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        self._con = load_into_duckdb(data_dir)
+        self._con = load_into_duckdb(data_dir, full_schema=True)
         self.truncate_at = truncate_at
         self.partial_over = partial_over
         self.throttle_times = throttle_times

@@ -12,6 +12,7 @@ import duckdb
 import duckdb_kql
 import pandas as pd
 
+from hunting_lib.loader import ensure_columns
 from hunting_lib.schema import TABLES, table_columns
 
 #: DuckDB types of the Defender types. Times are TIMESTAMP_NS in UTC: TIMESTAMPTZ keeps only
@@ -45,15 +46,22 @@ def _read_table(data_dir: Path, table: str) -> pd.DataFrame | None:
     return frame
 
 
-def load_into_duckdb(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
+def load_into_duckdb(data_dir: str | Path, full_schema: bool = False) -> duckdb.DuckDBPyConnection:
     """A duckdb_kql connection holding each of the seven tables, all columns, under its own name.
 
     ``data_dir`` holds ``<Table>.parquet``, ``<Table>.csv.gz`` or ``<Table>.csv`` files. A table
     the folder lacks is created empty with the schema's columns, so the seed's ``union`` still runs.
+    With ``full_schema``, every schema column a file lacks is added empty too, as a workspace's
+    table always has all its columns (queries that project them then run as they would there).
     """
     con = duckdb_kql.connect()
     for table in TABLES:
         frame = _read_table(Path(data_dir), table)
+        if frame is not None and full_schema:
+            frame = ensure_columns(frame, table, list(table_columns(table)))
+            for column, kind in table_columns(table).items():
+                if kind == "datetime" and isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+                    frame[column] = frame[column].dt.tz_convert(None)
         if frame is None:
             columns = ", ".join(f'"{c}" {_DUCKDB_TYPES[t]}' for c, t in table_columns(table).items())
             con.execute(f'CREATE TABLE "{table}" ({columns})')
