@@ -81,3 +81,15 @@ def test_sample_report_is_offline_small_and_loads_bokehjs_once(sample_report):
     marker = core[len(core) // 2: len(core) // 2 + 200]
     assert html.count(marker) == 1  # BokehJS embedded once, not once per plot
     assert html.count("Timeline: task ") >= 3 and html.count("Process tree of task") >= 3
+
+
+def test_the_same_inputs_give_the_same_report(hostile_folder, tmp_path):
+    out = tmp_path / "r.html"
+    first = build_report(hostile_folder, out).read_bytes()
+    second = build_report(hostile_folder, out).read_bytes()
+    assert first == second
+
+
+def test_sample_report_has_every_fleet_chart(sample_report):
+    html = sample_report.read_text(encoding="utf-8")
+    assert html.count('src="data:image/png;base64,') >= 4  # the four matplotlib charts, embedded
