@@ -93,3 +93,15 @@ def test_the_same_inputs_give_the_same_report(hostile_folder, tmp_path):
 def test_sample_report_has_every_fleet_chart(sample_report):
     html = sample_report.read_text(encoding="utf-8")
     assert html.count('src="data:image/png;base64,') >= 4  # the four matplotlib charts, embedded
+
+
+def test_interactive_mode_shows_widgets_and_never_waits(hostile_folder, tmp_path):
+    import papermill
+
+    out = tmp_path / "interactive.ipynb"
+    papermill.execute_notebook(str(HUNT_NOTEBOOK), str(out), kernel_name="python3", cwd=str(HUNT_NOTEBOOK.parent),
+                               parameters={"data_dir": str(hostile_folder), "papermill_run": False,
+                                           "export_dir": str(tmp_path)},
+                               progress_bar=False, execution_timeout=120)
+    outputs = [o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", [])]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
