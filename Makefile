@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= sample_data
 REPORTS := reports
 KUSTO  := tests/kusto/node_modules/.installed
+BROWSER := $(VENV)/.chromium
 
 .PHONY: setup hunt report test sample clean
 
@@ -30,8 +31,19 @@ hunt: $(STAMP)
 report: $(STAMP)
 	$(PY) -m hunting_lib report --data-dir $(DATA) --output $(REPORTS)/rare_scheduled_tasks.html $(if $(HIDE_CODE),--hide-code)
 
-test: $(STAMP) $(KUSTO)
+test: $(STAMP) $(KUSTO) $(BROWSER)
 	$(PY) -m pytest -q
+
+# Debian's chromium for tests/test_browser.py (playwright drives it; it downloads no browser).
+# Installed with apt-get when missing and we are root; otherwise the browser test skips,
+# except under CI=true, where it fails.
+$(BROWSER): $(STAMP)
+	@if command -v chromium >/dev/null; then touch $(BROWSER); \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "apt-get install chromium"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
+	  touch $(BROWSER); \
+	else echo "chromium not found and apt-get not usable: the browser test will skip"; fi
 
 # Microsoft's Kusto parser (npm) for tests/test_kusto_parser.py; re-installed when the lock changes.
 # Without npm the install is skipped and those tests skip, except under CI=true, where they fail.
