@@ -41,7 +41,7 @@ $(BROWSER): $(STAMP)
 	@if command -v chromium >/dev/null; then touch $(BROWSER); \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "apt-get install chromium"; apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && \
 	  touch $(BROWSER); \
 	else echo "chromium not found and apt-get not usable: the browser test will skip"; fi
 
