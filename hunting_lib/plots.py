@@ -44,6 +44,7 @@ __all__ = [
     "attribute_activity",
     "distinct_labels",
     "group_prevalence",
+    "indicator_prevalence",
     "rare_tasks_over_time",
     "runs_vs_devices",
     "score_breakdown",
@@ -695,6 +696,41 @@ def actions_per_finding(result: HuntResult, top_n: int = 15) -> Figure:
         bar.set_label("Events (log colour scale)")
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         bar.ax.yaxis.set_minor_formatter(NullFormatter())
+    return fig
+
+
+def indicator_prevalence(indicators: pd.DataFrame, top_n: int = 20) -> Figure:
+    """Fleet prevalence of the hunt's network indicators: how many devices contacted each.
+
+    ``indicators`` is ``hunting_lib.pivot.network_indicators(result)``. An address that only one
+    device ever contacted, and only from a rare task, is the lead; one the whole fleet talks to is
+    a CDN. Bars are sorted rarest first; public addresses are dark and hatched, private light and
+    plain, so the split also reads in greyscale.
+    """
+    title = "Network indicators: how many devices in the fleet contacted each"
+    if indicators is None or indicators.empty:
+        return _nothing_to_show(title, "The rare tasks' processes contacted no remote address: nothing to show.")
+    shown = indicators.sort_values(["FleetDevices", "Indicator"], kind="stable").head(top_n)
+    with mstyle.context(STYLE):
+        fig, ax = _new_figure(10.0, 1.6 + 0.36 * len(shown))
+        fig.suptitle(title)
+        positions = np.arange(len(shown))[::-1]
+        public = shown["IPKind"].eq("public").to_numpy()
+        colours = [mpl.colormaps[CMAP](0.15) if p else mpl.colormaps[CMAP](0.85) for p in public]
+        bars = ax.barh(positions, shown["FleetDevices"].to_numpy(), color=colours, edgecolor="0.2", linewidth=0.6)
+        for bar, is_public in zip(bars, public):  # a second cue besides colour
+            bar.set_hatch("//" if is_public else "")
+        labels = [short_label(f"{i} ({t}{', ' + k if k else ''})", 48)
+                  for i, t, k in zip(shown["Indicator"], shown["Type"], shown["IPKind"])]
+        ax.set_yticks(positions)
+        ax.set_yticklabels(labels, fontsize=8)
+        for y, count, tasks in zip(positions, shown["FleetDevices"], shown["TaskIds"]):
+            ax.text(count, y, f" {count}  (tasks {', '.join(f'#{t}' for t in tasks[:6])})", va="center", fontsize=7.5)
+        ax.set_xlabel("Devices that contacted the indicator (all processes, whole hunt window)")
+        ax.set_ylabel("Indicator, rarest first")
+        ax.set_xlim(0, max(int(shown["FleetDevices"].max()), 1) * 1.35)
+        ax.set_title(f"{len(shown)} of {len(indicators)} indicators; hatched = public address, "
+                     "0 devices = seen only in a command line", fontsize=8.5, color="0.3")
     return fig
 
 

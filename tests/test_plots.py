@@ -337,3 +337,26 @@ def test_all_figures_in_report_order(hostile_result):
     figures = plots.all_figures(hostile_result)
     assert list(figures) == ["score_breakdown", "rare_tasks_over_time", "runs_vs_devices", "actions_per_finding"]
     assert all(fig.get_suptitle() for fig in figures.values())
+
+
+def test_indicator_prevalence_bars_are_the_fleet_counts():
+    import warnings
+
+    from hunting_lib import pivot
+    from hunting_lib.hunt import run_hunt
+    from hunting_lib.params import HuntParams
+    from hunting_lib.plots import indicator_prevalence
+    from tests.conftest import SAMPLE_DATA
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_hunt(SAMPLE_DATA, HuntParams(max_devices=1))
+    indicators = pivot.network_indicators(result)
+    fig = indicator_prevalence(indicators, top_n=50)
+    bars = [p for p in fig.axes[0].patches]
+    shown = indicators.sort_values(["FleetDevices", "Indicator"], kind="stable")
+    assert [b.get_width() for b in bars] == shown["FleetDevices"].tolist()
+    assert [bool(b.get_hatch()) for b in bars] == shown["IPKind"].eq("public").tolist()
+    assert fig._suptitle.get_text() and fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
+    empty = indicator_prevalence(indicators.iloc[0:0])
+    assert "nothing to show" in " ".join(t.get_text() for t in empty.axes[0].texts)
