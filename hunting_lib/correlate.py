@@ -57,6 +57,14 @@ ACTIVITY_COLUMNS: list[str] = ACTIVITY_KEYS + [
 ACTIVITY_SETS: dict[str, str] = {"Actions": "ActionType", "FileNames": "FileName", "RemoteIPs": "RemoteIP"}
 
 
+def stack_newest_first(pieces: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """Matched rows of several tables as one frame, newest first (the seed's sort), typed when empty."""
+    if not pieces:
+        return empty_table(PROCESS_TABLE, columns)
+    rows = pd.concat(pieces, ignore_index=True)[columns]
+    return rows.sort_values("Timestamp", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+
+
 def task_activity_rows(
     tables: dict[str, pd.DataFrame], rare_tasks: pd.DataFrame, params: HuntParams
 ) -> pd.DataFrame:
@@ -85,12 +93,7 @@ def task_activity_rows(
             matched = candidates.loc[keep, ACTIVITY_COLUMNS].copy()
             matched.insert(0, "Table", table)
             pieces.append(matched)
-    if not pieces:
-        return empty_table(TABLES[0], ["Table"] + ACTIVITY_COLUMNS)
-    rows = pd.concat(pieces, ignore_index=True)
-    return rows.sort_values("Timestamp", ascending=False, kind="stable", na_position="last").reset_index(
-        drop=True
-    )
+    return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,11 +234,7 @@ def process_activity_rows(
         matched = _rows_of_tree(frame, tree, process_starts)
         if not matched.empty:
             pieces.append(matched.assign(Table=table))
-    columns = ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"]
-    if not pieces:
-        return empty_table(PROCESS_TABLE, columns)
-    rows = pd.concat(pieces, ignore_index=True)[columns]
-    return rows.sort_values("Timestamp", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
 
 
 def summarise_activity(rows: pd.DataFrame) -> pd.DataFrame:

@@ -242,9 +242,12 @@ def _as_text(values: pd.Series) -> pd.Series:
     return text.astype(object)
 
 
-def _first_bad(values: pd.Series, bad: np.ndarray) -> str:
-    position = int(np.flatnonzero(bad)[0])
-    return f"first at row {position + 1}: {describe_value(values.iloc[position])}"
+def _warn_coerced(path: Path, column: str, values: pd.Series, bad: np.ndarray, expected: str) -> None:
+    """Say how many values of a column could not be read as ``expected`` and were left empty."""
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        _warn(f"{path.name}: column {column}: {int(bad.sum())} value(s) are not {expected} and were left "
+              f"empty (first at row {position + 1}: {describe_value(values.iloc[position])})")
 
 
 def _parse_slash_times(text: pd.Series, order: str) -> pd.Series:
@@ -321,11 +324,7 @@ def _to_datetime(path: Path, column: str, values: pd.Series, date_order: str) ->
         return parsed
 
     result, bad = _by_uniques(values, convert, "datetime64[ns, UTC]")
-    if bad.any():
-        _warn(
-            f"{path.name}: column {column}: {int(bad.sum())} value(s) are not times and were "
-            f"left empty ({_first_bad(values, bad)})"
-        )
+    _warn_coerced(path, column, values, bad, "times")
     return result
 
 
@@ -341,11 +340,7 @@ def _to_integer(path: Path, column: str, values: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(values.dtype):
         values = values.astype("Float64").astype("string")
     result, bad = _by_uniques(values, convert, "Int64")
-    if bad.any():
-        _warn(
-            f"{path.name}: column {column}: {int(bad.sum())} value(s) are not whole numbers and "
-            f"were left empty ({_first_bad(values, bad)})"
-        )
+    _warn_coerced(path, column, values, bad, "whole numbers")
     return result
 
 
@@ -361,11 +356,7 @@ def _to_bool(path: Path, column: str, values: pd.Series) -> pd.Series:
         return out
 
     result, bad = _by_uniques(values, convert, "boolean")
-    if bad.any():
-        _warn(
-            f"{path.name}: column {column}: {int(bad.sum())} value(s) are not true/false and were "
-            f"left empty ({_first_bad(values, bad)})"
-        )
+    _warn_coerced(path, column, values, bad, "true/false")
     return result
 
 

@@ -22,7 +22,15 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .correlate import ACTIVITY_COLUMNS, MAX_DEPTH, _process_starts, _rows_of_tree, summarise_activity, task_process_tree
+from .correlate import (
+    ACTIVITY_COLUMNS,
+    MAX_DEPTH,
+    _process_starts,
+    _rows_of_tree,
+    stack_newest_first,
+    summarise_activity,
+    task_process_tree,
+)
 from .errors import BadInputError
 from .exclusions import DEFAULT_EXCLUSIONS, load_exclusions
 from .hunt import HuntResult
@@ -319,11 +327,7 @@ def _process_rows(source: RemoteSource, params, start, end, task_starts, rare_ta
         matched = _rows_of_tree(typed, tree, starts)
         if not matched.empty:
             pieces.append(matched.assign(Table=canonical))
-    columns = ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"]
-    if not pieces:
-        return pd.DataFrame(columns=columns)
-    out = pd.concat(pieces, ignore_index=True)[columns]
-    return out.sort_values("Timestamp", ascending=False, kind="stable").reset_index(drop=True)
+    return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
 
 
 def _canonical_table(source: RemoteSource, name: str) -> str:
@@ -338,11 +342,7 @@ def _seed_rows(source: RemoteSource, params, start, end, rare_tasks) -> pd.DataF
     for table, frame in rows.groupby("SourceTable", sort=False) if not rows.empty else []:
         canonical = _canonical_table(source, table)
         pieces.append(_typed(frame.drop(columns="SourceTable"), canonical, ACTIVITY_COLUMNS).assign(Table=canonical))
-    columns = ["Table"] + ACTIVITY_COLUMNS
-    if not pieces:
-        return pd.DataFrame(columns=columns)
-    out = pd.concat(pieces, ignore_index=True)[columns]
-    return out.sort_values("Timestamp", ascending=False, kind="stable").reset_index(drop=True)
+    return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS)
 
 
 def remote_hunt(source: RemoteSource | Any, params: HuntParams | None = None) -> HuntResult:
