@@ -238,7 +238,7 @@ def _exercise_cells(notebook) -> dict[int, dict[str, int]]:
         for match in re.finditer(r"\bcheck_(\d+)\(answer_\1\)", source):
             where.setdefault(int(match.group(1)), {})["check"] = index
         if "solution" in cell.metadata.get("tags", []):
-            (number,) = {int(n) for n in re.findall(r"^answer_(\d+) = ", source, re.MULTILINE)}
+            (number,) = {int(n) for n in re.findall(r"^\s*answer_(\d+) = ", source, re.MULTILINE)}
             where.setdefault(number, {})["solution"] = index
     return where
 
@@ -265,6 +265,7 @@ def test_the_notebook_runs_headless_and_every_check_passes(tmp_path):
     executed = papermill.execute_notebook(
         str(NOTEBOOK), str(tmp_path / "training.ipynb"), kernel_name="python3",
         cwd=str(NOTEBOOK.parent), progress_bar=False, log_output=False, execution_timeout=300,
+        parameters={"show_solutions": True},
     )
     printed = "".join(
         output.get("text", "")
@@ -274,3 +275,18 @@ def test_the_notebook_runs_headless_and_every_check_passes(tmp_path):
     assert sorted(int(n) for n in PASS.findall(printed)) == EXERCISES, printed[-2000:]
     assert not FAIL.findall(printed)
     assert f"Exercises passed: {len(EXERCISES)}/{len(EXERCISES)}" in printed
+
+
+def test_run_all_keeps_the_trainees_answers(tmp_path):
+    papermill = pytest.importorskip("papermill")
+    executed = papermill.execute_notebook(
+        str(NOTEBOOK), str(tmp_path / "training.ipynb"), kernel_name="python3",
+        cwd=str(NOTEBOOK.parent), progress_bar=False, log_output=False, execution_timeout=300,
+    )
+    printed = "".join(
+        output.get("text", "")
+        for cell in executed.cells if cell.cell_type == "code"
+        for output in cell.get("outputs", []) if output.get("output_type") == "stream"
+    )
+    assert not PASS.findall(printed)  # no model answer was filled in behind the trainee's back
+    assert "Exercises passed: 0/" in printed
