@@ -84,6 +84,8 @@ def build_report(
             str(notebook), str(executed),
             parameters=notebook_parameters(data_dir, params, output.parent),
             kernel_name="python3", cwd=str(Path(notebook).parent), progress_bar=False, log_output=False,
+            # The kernel logs a TCP notice at start and a KeyboardInterrupt at shutdown: noise.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except papermill.PapermillExecutionError as exc:
         detail = " ".join(f"{exc.ename}: {exc.evalue}".split())
