@@ -23,6 +23,7 @@ are, with a ``DataWarning`` that counts them. Nothing is dropped silently.
 from __future__ import annotations
 
 import difflib
+import gzip
 import json
 import re
 import warnings
@@ -118,7 +119,20 @@ def normalise_column_name(raw: str, table: str) -> str:
     return name
 
 
+def _has_nul(path: Path) -> bool:
+    """Whether the (decompressed) file holds a NUL byte: pandas' C parser cuts a field there."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            if b"\x00" in chunk:
+                return True
+    return False
+
+
 def _read_csv(path: Path, usecols: Iterable[str] | None) -> pd.DataFrame:
+    # The slower Python parser keeps NUL bytes inside values; it is used only when there are any.
+    engine = "python" if _has_nul(path) else "c"
+
     def read(errors: str) -> pd.DataFrame:
         return pd.read_csv(
             path,
@@ -128,6 +142,7 @@ def _read_csv(path: Path, usecols: Iterable[str] | None) -> pd.DataFrame:
             encoding="utf-8-sig",
             encoding_errors=errors,
             usecols=None if usecols is None else list(usecols),
+            engine=engine,
         )
 
     try:
@@ -178,11 +193,11 @@ def _read_raw(path: Path, table: str, columns: set[str] | None) -> pd.DataFrame:
     """Read ``path`` into a frame with schema column names, restricted to ``columns`` if given."""
     name = path.name
     usecols = None
-    if columns is not None:
-        raw_names = _header(path)
-        if raw_names:
-            usecols = [c for c in raw_names if normalise_column_name(c, table) in columns]
     try:
+        if columns is not None:
+            raw_names = _header(path)
+            if raw_names:
+                usecols = [c for c in raw_names if normalise_column_name(c, table) in columns]
         if name.endswith(".parquet"):
             frame = pd.read_parquet(path, columns=usecols)
         elif name.endswith((".csv", ".csv.gz")):
@@ -429,7 +444,12 @@ def load_table(
         raise BadInputError(f"{path}: the file is empty (no header row)")
     missing = [c for c in required_columns(table) if c not in frame.columns]
     if missing:
-        close = difflib.get_close_matches(missing[0], list(frame.columns), n=1, cutoff=0.8)
+        # Suggest from every column the file has, not only the ones that were read.
+        try:
+            present = [normalise_column_name(c, table) for c in _header(path)] or list(frame.columns)
+        except Exception:  # the header was readable a moment ago; a suggestion is optional
+            present = list(frame.columns)
+        close = difflib.get_close_matches(missing[0], present, n=1, cutoff=0.8)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise BadInputError(f"{path}: column {missing[0]}: required column is missing{hint}")
     frame = apply_schema(frame.reset_index(drop=True), table, path, date_order)

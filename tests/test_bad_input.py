@@ -1,0 +1,158 @@
+"""The loader matrix: every kind of bad input ends in exit 2 with one line naming the file, the
+column and (where it applies) the row, or in success with a warning that counts what was
+coerced. Never a traceback, never a row lost without a word.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO, task_start
+
+GOOD = [task_start("evil.exe", "evil.exe -x", r"C:\Users\Public\evil.exe", pid=1),
+        task_start("b.exe", "b.exe", r"C:\Tools\b.exe", pid=2, minutes=3)]
+
+
+def csv_text(rows=GOOD, **changes) -> str:
+    frame = pd.DataFrame(rows)
+    for column, values in changes.items():
+        frame[column] = values
+    return frame.to_csv(index=False)
+
+
+def run(folder: Path, *extra: str):
+    done = subprocess.run([sys.executable, "-m", "hunting_lib", "hunt", "--data-dir", str(folder), *extra],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    return done.returncode, errors, warnings, done.stdout
+
+
+def write(folder: Path, name: str, content: str | bytes) -> Path:
+    path = folder / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return folder
+
+
+# Cases that must stop: (file name, content, words the one error line must contain)
+FAILS = {
+    "missing required column": ("DeviceProcessEvents.csv", lambda: csv_text().replace("FolderPath", "FolderPth"),
+                                ["DeviceProcessEvents.csv", "column FolderPath", "did you mean FolderPth"]),
+    "misspelled table file": ("DeviceProcesEvents.csv", csv_text, ["no DeviceProcessEvents", "did you mean DeviceProcesEvents.csv"]),
+    "empty file": ("DeviceProcessEvents.csv", lambda: "", ["DeviceProcessEvents.csv", "empty"]),
+    "duplicate columns": ("DeviceProcessEvents.csv",
+                          lambda: csv_text().replace("Timestamp,", "Timestamp [UTC],", 1).replace("AccountName", "Timestamp", 1),
+                          ["column Timestamp appears more than once"]),
+    "truncated gzip": ("DeviceProcessEvents.csv.gz", lambda: gzip.compress(csv_text().encode())[:60],
+                       ["DeviceProcessEvents.csv.gz", "cannot be read"]),
+    "pickle refused": ("DeviceProcessEvents.pkl", lambda: b"\x80\x04N.", ["pickle", "runs code"]),
+    "invalid json": ("DeviceProcessEvents.json", lambda: '[{"Timestamp": ', ["DeviceProcessEvents.json", "not valid JSON"]),
+    "json not an array": ("DeviceProcessEvents.json", lambda: '{"a": 1}', ["array of objects"]),
+    "bad jsonl row": ("DeviceProcessEvents.jsonl", lambda: json.dumps(GOOD[0]) + "\n{oops\n", ["row 2", "not valid JSON"]),
+    "corrupt parquet": ("DeviceProcessEvents.parquet", lambda: b"PAR1 not really", ["DeviceProcessEvents.parquet", "cannot be read"]),
+    "mixed day and month first": ("DeviceProcessEvents.csv",
+                                  lambda: csv_text(**{"Timestamp": ["26/03/2026, 10:00:00", "03/26/2026, 10:00:00"]}),
+                                  ["column Timestamp", "mix day-first and month-first"]),
+    "ambiguous slash dates": ("DeviceProcessEvents.csv",
+                              lambda: csv_text(**{"Timestamp": ["03/04/2026, 10:00:00", "05/06/2026, 10:00:00"]}),
+                              ["column Timestamp", "--date-order"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILS))
+def test_bad_input_stops_with_one_clear_line(tmp_path, case):
+    name, content, words = FAILS[case]
+    write(tmp_path, name, content())
+    code, errors, _, _ = run(tmp_path)
+    assert code == 2 and len(errors) == 1, errors
+    assert all(w in errors[0] for w in words), errors[0]
+
+
+def test_a_folder_with_no_tables(tmp_path):
+    write(tmp_path, "notes.txt", "nothing here")
+    code, errors, _, _ = run(tmp_path)
+    assert code == 2 and "no DeviceProcessEvents file" in errors[0]
+
+
+def test_a_symlink_loop(tmp_path):
+    os.symlink(tmp_path / "DeviceProcessEvents.csv", tmp_path / "DeviceProcessEvents.csv")
+    code, errors, _, _ = run(tmp_path)
+    assert code == 2 and "DeviceProcessEvents.csv" in errors[0]
+
+
+# Cases that load with a counted warning: (file name, content, words in a warning, rows expected)
+WARNS = {
+    "text in ProcessId": (lambda: csv_text(ProcessId=["12x", "2"]), ["column ProcessId", "1 value(s)", "row 1"]),
+    "fractional ids": (lambda: csv_text(ProcessId=["1.5", "2"]), ["column ProcessId", "not whole numbers"]),
+    "unparseable times": (lambda: csv_text(Timestamp=["yesterday", GOOD[1]["Timestamp"]]), ["column Timestamp", "not times", "row 1"]),
+    "non-UTF-8 bytes": (lambda: csv_text().encode().replace(b"evil.exe -x", b"evil.exe \xff-x"), ["not UTF-8"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WARNS))
+def test_coerced_values_are_counted_and_rows_kept(tmp_path, case):
+    content, words = WARNS[case]
+    write(tmp_path, "DeviceProcessEvents.csv", content())
+    code, errors, warnings, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
+    assert code == 0 and errors == []
+    assert any(all(w in line for w in words) for line in warnings), warnings
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert sum(t["Count"] for t in document["rare_tasks"]) == 2  # both rows still counted
+
+
+# Cases that load cleanly, exactly as the clean file does
+CLEAN = {
+    "utf-8 BOM": lambda: "\ufeff" + csv_text(),
+    "CRLF line ends": lambda: csv_text().replace("\n", "\r\n"),
+    "quoted newline and commas in a command line": lambda: csv_text(ProcessCommandLine=['evil.exe "a,b"\nnext line', "b.exe"]),
+    "a 1 MB command line": lambda: csv_text(ProcessCommandLine=["evil.exe " + "A" * 1_000_000, "b.exe"]),
+    "header only": lambda: csv_text().splitlines()[0] + "\n",
+    "union-export suffixes": lambda: csv_text().replace("ProcessId", "ProcessId_long", 1).replace(
+        "AccountName", "AccountName_string", 1),
+    "Log Analytics column names and day-first times": lambda: csv_text(
+        Timestamp=["26/03/2026, 15:18:18.983", "27/03/2026, 09:00:00"]).replace("Timestamp,", "Timestamp [UTC],", 1),
+    "values that look like missing": lambda: csv_text(ProcessCommandLine=["NA", "null"]),
+    "AdditionalFields shapes": lambda: csv_text(AdditionalFields=['{"a": 1}', "[]"]),
+    "100k junk columns": lambda: pd.concat([pd.DataFrame(GOOD), pd.DataFrame(
+        [[str(i) for i in range(100_000)]] * 2, columns=[f"junk{i}" for i in range(100_000)])], axis=1).to_csv(index=False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLEAN))
+def test_real_world_quirks_load_without_fuss(tmp_path, case):
+    write(tmp_path, "DeviceProcessEvents.csv", CLEAN[case]())
+    code, errors, warnings, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
+    assert code == 0 and errors == [], errors
+    assert [w for w in warnings if "each counts as empty" not in w] == []
+    document = json.loads((tmp_path / "out.json").read_text())
+    expected = 0 if case == "header only" else 2
+    assert sum(t["Count"] for t in document["rare_tasks"]) == expected
+
+
+def test_a_nul_byte_is_kept_in_the_value(tmp_path):
+    write(tmp_path, "DeviceProcessEvents.csv", csv_text(ProcessCommandLine=["evil.exe \x00x", "b.exe"]))
+    code, errors, _, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
+    assert code == 0 and errors == []
+    commands = {t["ProcessCommandLine"] for t in json.loads((tmp_path / "out.json").read_text())["rare_tasks"]}
+    assert "evil.exe \x00x" in commands
+
+
+def test_parquet_with_other_dtypes(tmp_path):
+    frame = pd.DataFrame(GOOD)
+    frame["ProcessId"] = frame["ProcessId"].astype("float64")
+    frame["Timestamp"] = pd.to_datetime(frame["Timestamp"]).dt.tz_convert(None)  # naive, taken as UTC
+    frame["InitiatingProcessId"] = frame["InitiatingProcessId"].astype(str)
+    frame.to_parquet(tmp_path / "DeviceProcessEvents.parquet")
+    code, errors, warnings, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
+    assert code == 0 and errors == [], errors
+    assert sum(t["Count"] for t in json.loads((tmp_path / "out.json").read_text())["rare_tasks"]) == 2
