@@ -1,0 +1,117 @@
+"""Property-based parity: for any small generated table, the kit's engine equals the published
+KQL run by duckdb-kql (an independent engine), and the loader either loads or fails cleanly.
+
+Values are drawn from small alphabets of case variants, so that the case rules (``==`` and
+``in`` exact, ``=~`` and ``startswith`` not), the MpCmdRun exception, the System32 prefix and
+the three independent ``in`` tests all get exercised.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hunting_lib.hunt import run_hunt
+from hunting_lib.loader import apply_schema
+from hunting_lib.params import HuntParams
+from hunting_lib.query import seed_kql
+from hunting_lib.schema import TABLES, table_columns
+
+duckdb_kql = pytest.importorskip("duckdb_kql", reason="duckdb-kql needs Python 3.11+")
+from tests.kql_reference import rare_groups_query  # noqa: E402
+
+EXAMPLES = 200 if os.environ.get("CI") == "true" else 60
+
+NAMES = ["evil.exe", "EVIL.EXE", "cmd.exe", "CMD.exe", "powershell.exe", "MpCmdRun.exe", "mpcmdrun.exe",
+         "rundll32.exe", "a.exe"]
+COMMANDS = ["x", "X", "evil.exe -run", "EVIL.EXE -RUN", "cmd /c whoami", ""]
+PATHS = [r"C:\Windows\System32\cmd.exe", r"c:\windows\system32\evil.exe", r"C:\Users\Public\evil.exe",
+         r"C:\USERS\PUBLIC\EVIL.EXE", r"C:\Windows\System32x\a.exe", r"C:\Windows\System32"]
+PARENTS = ["svchost.exe -k netsvcs -p -s Schedule", "svchost.exe -k netsvcs -p -s schedule", "svchost.exe -k netsvcs -p"]
+PARENT_NAMES = ["svchost.exe", "SVCHOST.EXE"]
+
+start_row = st.fixed_dictionaries({
+    "DeviceName": st.sampled_from(["pc1", "pc2", "PC1"]),
+    "FileName": st.sampled_from(NAMES),
+    "ProcessCommandLine": st.sampled_from(COMMANDS),
+    "FolderPath": st.sampled_from(PATHS),
+    "ProcessId": st.integers(1, 4),
+    "InitiatingProcessFileName": st.sampled_from(PARENT_NAMES),
+    "InitiatingProcessCommandLine": st.sampled_from(PARENTS),
+    "InitiatingProcessFolderPath": st.just(r"C:\Windows\System32\svchost.exe"),
+    "InitiatingProcessId": st.just(900),
+    "AccountName": st.sampled_from(["system", ""]),
+    "ActionType": st.just("ProcessCreated"),
+    "minute": st.integers(0, 50),
+})
+activity_row = st.fixed_dictionaries({
+    "DeviceName": st.sampled_from(["pc1", "pc2"]),
+    "InitiatingProcessFileName": st.sampled_from(NAMES),
+    "InitiatingProcessCommandLine": st.sampled_from(COMMANDS),
+    "InitiatingProcessFolderPath": st.sampled_from(PATHS),
+    "InitiatingProcessId": st.integers(1, 4),
+    "ActionType": st.sampled_from(["ConnectionSuccess", "FileCreated", "ImageLoaded"]),
+    "RemoteIP": st.sampled_from(["", "203.0.113.1", "198.51.100.2"]),
+    "FileName": st.sampled_from(["", "x.dll", "y.tmp"]),
+    "minute": st.integers(0, 50),
+})
+
+
+def frame(table: str, rows: list[dict]) -> pd.DataFrame:
+    data = pd.DataFrame(rows)
+    stamps = pd.Timestamp("2026-11-02T00:00:00Z") + pd.to_timedelta(data.pop("minute"), unit="min")
+    data["Timestamp"] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    data["InitiatingProcessCreationTime"] = "2026-11-01T00:00:00Z"
+    keep = [c for c in data.columns if c in table_columns(table) or c in ("RemoteIP", "FileName")]
+    return apply_schema(data[keep].astype(str), table, table)  # type: ignore[arg-type]
+
+
+def kql_engine(tables: dict[str, pd.DataFrame]):
+    con = duckdb_kql.connect()
+    for table in TABLES:
+        data = tables.get(table)
+        if data is None:
+            data = pd.DataFrame({c: pd.Series(dtype="object") for c in ("Timestamp", "DeviceName", "ActionType",
+                                 "InitiatingProcessFileName", "InitiatingProcessCommandLine",
+                                 "InitiatingProcessFolderPath", "InitiatingProcessId",
+                                 "InitiatingProcessCreationTime", "FileName", "RemoteIP")})
+        data = data.copy()
+        for column in data.columns:
+            if isinstance(data[column].dtype, pd.DatetimeTZDtype):
+                data[column] = data[column].dt.tz_convert(None)
+        con.register("_incoming", data)
+        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _incoming')
+        con.unregister("_incoming")
+    return con
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(starts=st.lists(start_row, min_size=1, max_size=12), events=st.lists(activity_row, max_size=12))
+def test_random_tables_give_the_seed_result(starts, events):
+    tables = {"DeviceProcessEvents": frame("DeviceProcessEvents", starts)}
+    if events:
+        tables["DeviceNetworkEvents"] = frame("DeviceNetworkEvents", events)
+    con = kql_engine(tables)
+    expected_groups = duckdb_kql.kql(con, rare_groups_query(seed_kql())).df()
+    expected = duckdb_kql.kql(con, seed_kql()).df()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = run_hunt(tables, HuntParams(exclusions=None))
+    assert {(r.FileName, r.ProcessCommandLine, r.FolderPath, int(r.count_)) for r in expected_groups.itertuples()} == \
+        {(r.FileName, r.ProcessCommandLine, r.FolderPath, int(r.Count)) for r in ours.rare_tasks.itertuples()}
+
+    def summary(frame_, lists):
+        return {(r["InitiatingProcessFileName"], int(r["InitiatingProcessId"]), r["InitiatingProcessCommandLine"],
+                 r["DeviceName"]): tuple(frozenset(v for v in r[c] if v) for c in lists)
+                for _, r in frame_.iterrows()}
+
+    lists = ["Actions", "FileNames", "RemoteIPs"]
+    got = summary(ours.activity, lists)
+    want = summary(expected.assign(**{c: expected[c].map(lambda v: list(v) if not isinstance(v, str) else
+                                                         __import__("json").loads(v)) for c in lists}), lists)
+    assert got == want
