@@ -30,6 +30,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--no-first-run", "--disable-sync", "--disable-quic"]
 HOSTILE_COMMAND = 'evil.exe <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2">'
 HOSTILE_FILE = '<svg onload="window.__pwned=3">.exe'
+HOSTILE_DEVICE = '<img src=x onerror="window.__pwned=4">'
+HOSTILE_ACCOUNT = '</script><script>window.__pwned=5</script>'
 
 COUNT_CANVASES = """() => { let n = 0; const walk = (root) => root.querySelectorAll('*').forEach(e => {
     if (e.tagName === 'CANVAS' && e.width > 0 && e.height > 0) n++; if (e.shadowRoot) walk(e.shadowRoot); });
@@ -65,10 +67,12 @@ def hostile_report(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("hostile-data")
     task = ("evil.exe", HOSTILE_COMMAND, r"C:\Users\Public\evil.exe")
     other = (HOSTILE_FILE, HOSTILE_FILE + " -run", "C:\\Users\\Public\\" + HOSTILE_FILE)
-    pd.DataFrame([task_start(*task, pid=1), task_start(*other, pid=2, minutes=5)]).to_csv(
+    pd.DataFrame([task_start(*task, pid=1), task_start(*other, pid=2, minutes=5, device=HOSTILE_DEVICE,
+                                                       account=HOSTILE_ACCOUNT)]).to_csv(
         folder / "DeviceProcessEvents.csv", index=False)
     pd.DataFrame([activity(*task, pid=1, RemoteIP="185.100.87.3", RemotePort=443),
-                  activity(*other, pid=2, created_minutes=5, minutes=6, RemoteIP="45.9.20.1")]).to_csv(
+                  activity(*other, pid=2, created_minutes=5, minutes=6, RemoteIP="45.9.20.1",
+                           device=HOSTILE_DEVICE)]).to_csv(
         folder / "DeviceNetworkEvents.csv", index=False)
     out = tmp_path_factory.mktemp("hostile-report") / "report.html"
     with warnings.catch_warnings():
@@ -100,4 +104,5 @@ def test_hostile_text_shows_as_text_and_nothing_runs(hostile_report):
     assert hostile_report["pwned"] is None and hostile_report["dialogs"] == []
     assert hostile_report["images"] == 0  # the <img>/<svg> in the data did not become elements
     assert "<script>window.__pwned = 1</script>" in hostile_report["text"]
+    assert HOSTILE_DEVICE in hostile_report["text"]  # shown as text in the tables
     assert hostile_report["errors"] == []
