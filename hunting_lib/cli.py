@@ -123,10 +123,15 @@ def _cmd_kql(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from .hunt import hunt_columns
+    from .loader import load_data_folder
     from .report import ReportError, build_report
 
+    # Bad input is found here, with exit 2 and its one line, before a notebook runs.
+    load_data_folder(args.data_dir, columns=hunt_columns(), date_order=args.date_order)
     try:
-        path = build_report(args.data_dir, args.output, _params(args), hide_code=args.hide_code)
+        path = build_report(args.data_dir, args.output, _params(args), hide_code=args.hide_code,
+                            date_order=args.date_order)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE

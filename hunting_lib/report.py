@@ -22,7 +22,7 @@ class ReportError(RuntimeError):
     """The notebook failed; the message names the cell and where the partial notebook is."""
 
 
-def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Path) -> dict:
+def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Path, date_order: str = "auto") -> dict:
     """The papermill parameters for the hunt notebook, from a ``HuntParams``."""
     return {
         "data_dir": str(Path(data_dir).resolve()),
@@ -35,6 +35,7 @@ def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Pa
         "match": params.match,
         "export_dir": str(export_dir.resolve()),
         "papermill_run": True,
+        "date_order": date_order,
     }
 
 
@@ -61,6 +62,7 @@ def build_report(
     params: HuntParams | None = None,
     hide_code: bool = False,
     notebook: str | Path = HUNT_NOTEBOOK,
+    date_order: str = "auto",
 ) -> Path:
     """Run the hunt notebook on ``data_dir`` and write one HTML report to ``output``."""
     import nbformat
@@ -82,7 +84,7 @@ def build_report(
     try:
         papermill.execute_notebook(
             str(notebook), str(executed),
-            parameters=notebook_parameters(data_dir, params, output.parent),
+            parameters=notebook_parameters(data_dir, params, output.parent, date_order),
             kernel_name="python3", cwd=str(Path(notebook).parent), progress_bar=False, log_output=False,
             # The kernel logs a TCP notice at start and a KeyboardInterrupt at shutdown: noise.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],

@@ -132,3 +132,16 @@ def test_kql_command_prints_one_query(tmp_path):
     assert "count_ < 4" in done.stdout and "TimeGenerated between (HuntStart" in done.stdout
     rare = run("kql", "--part", "rare_tasks")
     assert "SuppressedBy" in rare.stdout and "backup-veeam-agent" in rare.stdout
+
+
+def test_report_checks_its_input_first_and_honours_the_date_order(tmp_path):
+    rows = pd.DataFrame([task_start(*EVIL, pid=1), task_start(*EVIL, pid=2)])
+    rows = rows.drop(columns="Timestamp").assign(**{"Timestamp [UTC]": ["03/04/2026, 10:00:00", "05/06/2026, 11:00:00"]})
+    rows.to_csv(tmp_path / "DeviceProcessEvents.csv", index=False)
+    out = tmp_path / "r.html"
+    done = run("report", "--data-dir", tmp_path, "--output", out)
+    assert done.returncode == 2 and "--date-order" in done.stderr and not out.exists()
+    done = run("report", "--data-dir", tmp_path, "--output", out, "--date-order", "dmy")
+    assert done.returncode == 0, done.stderr
+    findings = json.loads((tmp_path / "findings.json").read_text())
+    assert findings["rare_tasks"][0]["FirstSeen"].startswith("2026-04-03T10:00:00")
