@@ -113,7 +113,7 @@ CREATION_WINDOW = pd.Timedelta(seconds=60)
 _PROCESS_KEY = ["DeviceName", "ProcessId", "_created"]
 
 
-def _process_starts(processes: pd.DataFrame) -> pd.DataFrame:
+def process_starts(processes: pd.DataFrame) -> pd.DataFrame:
     """Every process start seen: device, process id and creation time (the event time if absent)."""
     starts = pd.DataFrame({
         "DeviceName": processes["DeviceName"],
@@ -169,7 +169,7 @@ def task_process_tree(
         "TaskId": roots["TaskId"],
         "Depth": 0,
     }).dropna(subset=["ProcessId"]).drop_duplicates(_PROCESS_KEY)
-    starts = _process_starts(processes)
+    starts = process_starts(processes)
     # Only processes whose parent id is a tree member's id can be descendants: resolve those.
     candidates = processes[processes["InitiatingProcessId"].isin(tree["ProcessId"].unique())]
     frontier = tree
@@ -198,7 +198,7 @@ def task_process_tree(
     return tree.reset_index(drop=True)
 
 
-def _rows_of_tree(frame: pd.DataFrame, tree: pd.DataFrame, process_starts: pd.DataFrame) -> pd.DataFrame:
+def rows_of_tree(frame: pd.DataFrame, tree: pd.DataFrame, process_starts: pd.DataFrame) -> pd.DataFrame:
     """The rows of one table whose initiating process is in ``tree``, with TaskId and Depth."""
     # Cheap semi-join on (device, id) first; only those rows need their process resolved.
     ids = tree[["DeviceName", "ProcessId"]].drop_duplicates().rename(columns={"ProcessId": "InitiatingProcessId"})
@@ -223,7 +223,7 @@ def process_activity_rows(
     """
     processes = ensure_columns(tables[PROCESS_TABLE], PROCESS_TABLE, ACTIVITY_COLUMNS)
     tree = task_process_tree(processes, task_starts, rare_tasks)
-    process_starts = _process_starts(processes)
+    starts = process_starts(processes)
     pieces = []
     for table in TABLES:
         frame = tables.get(table)
@@ -231,7 +231,7 @@ def process_activity_rows(
             continue
         frame = ensure_columns(frame, table, ACTIVITY_COLUMNS)
         frame = frame.loc[window_mask(frame["Timestamp"], params), ACTIVITY_COLUMNS]
-        matched = _rows_of_tree(frame, tree, process_starts)
+        matched = rows_of_tree(frame, tree, starts)
         if not matched.empty:
             pieces.append(matched.assign(Table=table))
     return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])

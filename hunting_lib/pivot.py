@@ -54,13 +54,12 @@ def process_rows(result: HuntResult) -> pd.DataFrame:
     if result.data is not None:
         rows = process_activity_rows(result.data, result.task_starts, result.rare_tasks, result.params)
     elif result.remote is not None:
-        from .remote import _process_rows  # the remote engine's tree walk
+        from .remote import remote_process_rows  # the remote engine's tree walk
 
-        rows = _process_rows(result.remote, result.params, result.params.start, result.params.end,
-                             result.task_starts, result.rare_tasks)
+        rows = remote_process_rows(result.remote, result.params, result.task_starts, result.rare_tasks)
     else:
         raise ValueError("this result keeps no data to pivot on (run the hunt from a folder or provider)")
-    object.__setattr__(result, "_process_rows", rows)
+    result._process_rows = rows
     return rows
 
 

@@ -25,8 +25,8 @@ import pandas as pd
 from .correlate import (
     ACTIVITY_COLUMNS,
     MAX_DEPTH,
-    _process_starts,
-    _rows_of_tree,
+    process_starts,
+    rows_of_tree,
     stack_newest_first,
     summarise_activity,
     task_process_tree,
@@ -299,8 +299,10 @@ def _window(params: HuntParams) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, end
 
 
-def _process_rows(source: RemoteSource, params, start, end, task_starts, rare_tasks) -> pd.DataFrame:
+def remote_process_rows(source: RemoteSource, params: HuntParams, task_starts: pd.DataFrame,
+                        rare_tasks: pd.DataFrame) -> pd.DataFrame:
     """--match process remotely: walk the process tree level by level, then fetch its events."""
+    start, end = params.start, params.end  # remote_hunt has set the window
     processes = task_starts.copy()
     known = processes
     for _ in range(MAX_DEPTH):
@@ -320,11 +322,11 @@ def _process_rows(source: RemoteSource, params, start, end, task_starts, rare_ta
     tree = task_process_tree(processes, task_starts, rare_tasks)
     rows = _concat(run_complete(source, "process_events", start, end, processes=tree[["DeviceName", "ProcessId"]]))
     pieces = []
-    starts = _process_starts(processes)
+    starts = process_starts(processes)
     for table, frame in rows.groupby("SourceTable", sort=False) if not rows.empty else []:
         canonical = _canonical_table(source, table)
         typed = _typed(frame.drop(columns="SourceTable"), canonical, ACTIVITY_COLUMNS)
-        matched = _rows_of_tree(typed, tree, starts)
+        matched = rows_of_tree(typed, tree, starts)
         if not matched.empty:
             pieces.append(matched.assign(Table=canonical))
     return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
@@ -336,8 +338,9 @@ def _canonical_table(source: RemoteSource, name: str) -> str:
     return reverse.get(name, name)
 
 
-def _seed_rows(source: RemoteSource, params, start, end, rare_tasks) -> pd.DataFrame:
-    rows = _concat(run_complete(source, "task_activity_rows", start, end, groups=rare_tasks[GROUP_KEYS]))
+def _seed_rows(source: RemoteSource, params: HuntParams, rare_tasks: pd.DataFrame) -> pd.DataFrame:
+    rows = _concat(run_complete(source, "task_activity_rows", params.start, params.end,
+                                groups=rare_tasks[GROUP_KEYS]))
     pieces = []
     for table, frame in rows.groupby("SourceTable", sort=False) if not rows.empty else []:
         canonical = _canonical_table(source, table)
@@ -368,9 +371,9 @@ def remote_hunt(source: RemoteSource | Any, params: HuntParams | None = None) ->
         # The server filtered the three values independently; keep exact group members.
         task_starts = task_starts.merge(rare_tasks[GROUP_KEYS], on=GROUP_KEYS, how="inner")
         if params.match == "process":
-            activity_rows = _process_rows(source, params, start, end, task_starts, rare_tasks)
+            activity_rows = remote_process_rows(source, params, task_starts, rare_tasks)
         else:
-            activity_rows = _seed_rows(source, params, start, end, rare_tasks)
+            activity_rows = _seed_rows(source, params, rare_tasks)
     activity_rows = ensure_columns(activity_rows, PROCESS_TABLE, ACTIVITY_COLUMNS)
     activity = summarise_activity(activity_rows)
     rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows))

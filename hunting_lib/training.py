@@ -536,6 +536,11 @@ def _device_matches(given: str, device: str) -> bool:
     return given in (device, device.split(".", 1)[0])
 
 
+def _same_devices(given: set[str], expected: set[str]) -> bool:
+    """Every given name is one of the expected devices (FQDN or short host name), one each."""
+    return len(given) == len(expected) and all(any(_device_matches(g, e) for e in expected) for g in given)
+
+
 def check_1(answer: Any, data_dir: str | Path | None = None) -> Verdict:
     """How many Task Scheduler starts survive the seed's steps 1-3 (a whole number)."""
     d = exercise_data(data_dir)
@@ -636,7 +641,7 @@ def check_4(answer: Any, data_dir: str | Path | None = None) -> Verdict:
     def grade(answer: Any) -> Verdict:
         given = _texts(answer, "a DeviceName")
         expected = expected_4(data_dir)
-        if len(given) == len(expected) and all(any(_device_matches(g, e) for e in expected) for g in given):
+        if _same_devices(given, expected):
             return Verdict(4, True, f"{_names_text(expected)}: the beacon runs there often (so count_ < 3 "
                                     "drops it) but on one device only, which max_devices=1 keeps.")
         others = {device.lower(): s for s in d.scenarios for device in d.devices(s)}
@@ -717,7 +722,7 @@ def check_7(answer: Any, data_dir: str | Path | None = None) -> Verdict:
     def grade(answer: Any) -> Verdict:
         given = _texts(answer, "a DeviceName")
         expected = expected_7(data_dir)
-        if len(given) == len(expected) and all(any(_device_matches(g, e) for e in expected) for g in given):
+        if _same_devices(given, expected):
             return Verdict(7, True, f"{_names_text(expected)}: someone ran the script by hand there with the "
                                     "task's exact command line. The seed matches by strings only, so it counts "
                                     "those events as the task's; match='process' does not.")

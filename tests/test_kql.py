@@ -10,6 +10,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from hunting_lib.errors import BadInputError
 from hunting_lib.exclusions import load_exclusions, parse_exclusions
 from hunting_lib.hunt import run_hunt
 from hunting_lib.kql import dialect, kql_datetime, kql_string, render_hunt_kql, render_rare_tasks_kql
@@ -105,7 +106,7 @@ def test_dialects_and_renamed_tables():
     assert "| where TimeGenerated between (HuntStart .. HuntEnd)" in sentinel
     adx = render_hunt_kql(params, target=dialect("adx", {"DeviceProcessEvents": "MdeProcesses"}))
     assert "materialize(\nMdeProcesses\n" in adx and "union MdeProcesses,DeviceNetworkEvents" in adx
-    with pytest.raises(Exception):
+    with pytest.raises(BadInputError, match="not a plain KQL identifier"):
         dialect("adx", {"DeviceProcessEvents": "x | take 1"})
 
 
