@@ -65,9 +65,7 @@ def build_report(
     date_order: str = "auto",
 ) -> Path:
     """Run the hunt notebook on ``data_dir`` and write one HTML report to ``output``."""
-    import nbformat
     import papermill
-    from nbconvert import HTMLExporter
 
     params = params or HuntParams()
     output = Path(output)
@@ -100,6 +98,14 @@ def build_report(
             os.environ.pop("PYTHONHASHSEED", None)
         else:
             os.environ["PYTHONHASHSEED"] = previous_seed
+    return notebook_to_html(executed, output, hide_code)
+
+
+def notebook_to_html(executed: str | Path, output: str | Path, hide_code: bool = False) -> Path:
+    """Write an executed notebook as one offline HTML page (no script from a CDN, stable ids)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
     exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input=hide_code, exclude_input_prompt=hide_code,
                             exclude_output_prompt=hide_code)
@@ -107,5 +113,6 @@ def build_report(
     for index, cell in enumerate(notebook_node.cells):
         cell["id"] = f"cell-{index}"  # papermill gives its injected cell a random id
     body, _ = exporter.from_notebook_node(notebook_node)
+    output = Path(output)
     output.write_text(stable_ids(body), encoding="utf-8")
     return output

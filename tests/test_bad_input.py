@@ -117,12 +117,14 @@ CLEAN = {
     "quoted newline and commas in a command line": lambda: csv_text(ProcessCommandLine=['evil.exe "a,b"\nnext line', "b.exe"]),
     "a 1 MB command line": lambda: csv_text(ProcessCommandLine=["evil.exe " + "A" * 1_000_000, "b.exe"]),
     "header only": lambda: csv_text().splitlines()[0] + "\n",
-    "union-export suffixes": lambda: csv_text().replace("ProcessId", "ProcessId_long", 1).replace(
-        "AccountName", "AccountName_string", 1),
+    "union-export suffixes": lambda: csv_text(ReportId=[1, 2], AdditionalFields=["{}", "[]"]).replace(
+        "ProcessId", "ProcessId_long", 1).replace("AccountName", "AccountName_string", 1).replace(
+        "ReportId", "ReportId_long", 1).replace("AdditionalFields", "AdditionalFields_string", 1),
     "Log Analytics column names and day-first times": lambda: csv_text(
         Timestamp=["26/03/2026, 15:18:18.983", "27/03/2026, 09:00:00"]).replace("Timestamp,", "Timestamp [UTC],", 1),
     "values that look like missing": lambda: csv_text(ProcessCommandLine=["NA", "null"]),
     "AdditionalFields shapes": lambda: csv_text(AdditionalFields=['{"a": 1}', "[]"]),
+    "AdditionalFields not valid JSON": lambda: csv_text(AdditionalFields=['{"a": 1', "not json at all"]),
     "100k junk columns": lambda: pd.concat([pd.DataFrame(GOOD), pd.DataFrame(
         [[str(i) for i in range(100_000)]] * 2, columns=[f"junk{i}" for i in range(100_000)])], axis=1).to_csv(index=False),
 }
@@ -145,6 +147,19 @@ def test_a_nul_byte_is_kept_in_the_value(tmp_path):
     assert code == 0 and errors == []
     commands = {t["ProcessCommandLine"] for t in json.loads((tmp_path / "out.json").read_text())["rare_tasks"]}
     assert "evil.exe \x00x" in commands
+
+
+def test_additional_fields_as_objects_and_arrays_in_json(tmp_path):
+    """A JSON export keeps AdditionalFields as a nested value; it is kept as its JSON text."""
+    rows = [dict(GOOD[0], AdditionalFields={"Command": "x", "n": 1}), dict(GOOD[1], AdditionalFields=[])]
+    write(tmp_path, "DeviceProcessEvents.json", json.dumps(rows))
+    code, errors, warnings, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
+    assert code == 0 and errors == [] and [w for w in warnings if "each counts as empty" not in w] == []
+    assert sum(t["Count"] for t in json.loads((tmp_path / "out.json").read_text())["rare_tasks"]) == 2
+    from hunting_lib.loader import load_table
+    loaded = load_table(tmp_path / "DeviceProcessEvents.json", "DeviceProcessEvents")
+    assert json.loads(loaded["AdditionalFields"].iloc[0]) == {"Command": "x", "n": 1}
+    assert loaded["AdditionalFields"].iloc[1] == "[]"
 
 
 def test_parquet_with_other_dtypes(tmp_path):

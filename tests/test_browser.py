@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from hunting_lib.params import HuntParams
-from hunting_lib.report import build_report
-from tests.conftest import SAMPLE_DATA, activity, task_start
+from hunting_lib.report import build_report, notebook_to_html
+from tests.conftest import REPO, SAMPLE_DATA, activity, task_start
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM:
@@ -38,7 +38,7 @@ COUNT_CANVASES = """() => { let n = 0; const walk = (root) => root.querySelector
     walk(document); return n; }"""
 
 
-def open_report(path: Path) -> dict:
+def open_report(path: Path, bokeh: bool = True) -> dict:
     """Load the report from disk with the network cut off; collect what the page did."""
     seen: dict = {"console": [], "errors": [], "requests": [], "dialogs": []}
     with sync_api.sync_playwright() as playwright:
@@ -50,7 +50,8 @@ def open_report(path: Path) -> dict:
         page.on("pageerror", lambda e: seen["errors"].append(str(e)))
         page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
         page.goto(path.resolve().as_uri())
-        page.wait_for_function("() => window.Bokeh !== undefined", timeout=30_000)
+        if bokeh:
+            page.wait_for_function("() => window.Bokeh !== undefined", timeout=30_000)
         page.wait_for_timeout(2_000)
         seen["text"] = page.evaluate("document.body.innerText")
         seen["canvases"] = page.evaluate(COUNT_CANVASES)
@@ -82,6 +83,28 @@ def hostile_report(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="module")
+def hostile_training(tmp_path_factory) -> dict:
+    """The training notebook, solutions shown, on the sample data with one hostile task added."""
+    papermill = pytest.importorskip("papermill")
+    folder = tmp_path_factory.mktemp("hostile-training") / "data"
+    shutil.copytree(SAMPLE_DATA, folder)
+    starts = pd.read_csv(folder / "DeviceProcessEvents.csv.gz", dtype=str, keep_default_na=False)
+    hostile = task_start("evil.exe", HOSTILE_COMMAND, "C:\\Users\\Public\\" + HOSTILE_FILE, pid=4242,
+                         device=HOSTILE_DEVICE, account=HOSTILE_ACCOUNT)
+    pd.concat([starts, pd.DataFrame([{k: str(v) for k, v in hostile.items()}])]).to_csv(
+        folder / "DeviceProcessEvents.csv.gz", index=False)
+    executed = folder.parent / "training.ipynb"
+    notebook = papermill.execute_notebook(
+        str(REPO / "notebooks" / "training_rare_scheduled_tasks.ipynb"), str(executed), kernel_name="python3",
+        cwd=str(REPO / "notebooks"), progress_bar=False, log_output=False, execution_timeout=300,
+        parameters={"show_solutions": True, "data_dir": str(folder)})
+    seen = open_report(notebook_to_html(executed, folder.parent / "training.html"), bokeh=False)
+    seen["printed"] = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                              for output in cell.get("outputs", []) if output.get("output_type") == "stream")
+    return seen
+
+
+@pytest.fixture(scope="module")
 def sample_report(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("sample-report") / "report.html"
     build_report(SAMPLE_DATA, out, HuntParams(max_devices=1))
@@ -106,3 +129,12 @@ def test_hostile_text_shows_as_text_and_nothing_runs(hostile_report):
     assert "<script>window.__pwned = 1</script>" in hostile_report["text"]
     assert HOSTILE_DEVICE in hostile_report["text"]  # shown as text in the tables
     assert hostile_report["errors"] == []
+
+
+def test_the_training_notebook_keeps_hostile_data_inert(hostile_training):
+    # The planted lessons still grade: one hostile extra task does not break the exercises.
+    assert "Exercises passed: 10/10" in hostile_training["printed"]
+    assert hostile_training["pwned"] is None and hostile_training["dialogs"] == []
+    assert hostile_training["images"] == 0 and hostile_training["errors"] == []
+    assert "<script>window.__pwned = 1</script>" in hostile_training["text"]  # visible, as text
+    assert hostile_training["requests"] == []

@@ -85,6 +85,7 @@ def test_hunt_without_output_prints_a_table(folder, capsys):
     ["hunt"],
     ["hunt", "--data-dir", "nowhere"],
     ["hunt", "--data-dir", "{folder}", "--threshold", "0"],
+    ["hunt", "--data-dir", "{folder}", "--threshold", "-2"],
     ["hunt", "--data-dir", "{folder}", "--threshold", "three"],
     ["hunt", "--data-dir", "{folder}", "--start", "last tuesday"],
     ["hunt", "--data-dir", "{folder}", "--output", "x.xlsx"],
