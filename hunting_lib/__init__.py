@@ -13,17 +13,40 @@ library. Data moves one way, one module per step, each a plain function over Dat
 ``hunt.run_hunt(source, params)`` runs them in order; start reading there.
 """
 
-from .correlate import correlate_activity, summarise_activity, task_activity_rows
-from .errors import BadInputError, DataWarning
-from .hunt import HuntResult, run_hunt
-from .loader import load_data_folder, load_table
-from .params import HuntParams
-from .query import seed_kql, seed_literals
-from .rarity import find_rare_tasks, scheduled_task_starts
+import importlib
+from typing import Any
+
+# Names are imported on first use: ``python -m hunting_lib hunt`` starts reading parquet files
+# before pandas (which every step below needs) has finished importing.
+_EXPORTS = {
+    "BadInputError": "errors",
+    "DataWarning": "errors",
+    "HuntParams": "params",
+    "HuntResult": "hunt",
+    "correlate_activity": "correlate",
+    "find_rare_tasks": "rarity",
+    "load_data_folder": "loader",
+    "load_table": "loader",
+    "run_hunt": "hunt",
+    "scheduled_task_starts": "rarity",
+    "seed_kql": "query",
+    "seed_literals": "query",
+    "summarise_activity": "correlate",
+    "task_activity_rows": "correlate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hunting_lib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: F822 (imported lazily by __getattr__)
     "BadInputError",
     "DataWarning",
     "HuntParams",

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     hunt = commands.add_parser("hunt", help="run the hunt on a data folder")
     _add_hunt_options(hunt, data_required=True)
     hunt.add_argument("--output", type=Path, help="write .json (full result) or .csv (activity)")
+    hunt.add_argument("--indicators", action="store_true",
+                      help="add each rare task's IPs, URLs and domains (msticpy IoCExtract; loads msticpy)")
 
     report = commands.add_parser("report", help="run the hunt notebook and write one HTML report")
     _add_hunt_options(report, data_required=True)
@@ -86,17 +88,36 @@ def _params(args: argparse.Namespace):
     return HuntParams(**options)
 
 
+def _early_scan(args: argparse.Namespace):
+    """Start reading a parquet folder in a thread before pandas is imported (the scan needs none).
+
+    Only for the default window and parent command line, whose values need no parsing; any
+    other hunt scans once its parameters are built.
+    """
+    if args.match != "seed" or args.start is not None or args.end is not None:
+        return None
+    if (args.threshold is not None and args.threshold < 1) or (args.max_devices is not None and args.max_devices < 1):
+        return None  # the parameters will be refused; nothing to read
+    from .query import seed_literals
+    from .scan import ScanRequest, start_scan
+
+    seed = seed_literals()
+    threshold = seed.threshold if args.threshold is None else args.threshold
+    return start_scan(args.data_dir, ScanRequest(threshold, args.max_devices, (seed.parent_command_line,)))
+
+
 def _cmd_hunt(args: argparse.Namespace) -> int:
+    early = _early_scan(args)
     from .hunt import hunt_columns, run_hunt
-    from .loader import load_data_folder
     from .output import format_summary, write_activity_csv, write_json
+    from .scan import load_for_hunt
 
     params = _params(args)
     suffix = args.output.suffix.lower() if args.output is not None else ""
     if args.output is not None and suffix not in (".json", ".csv"):
         raise BadInputError(f"--output {args.output}: use a .json or .csv file name")
-    folder = load_data_folder(args.data_dir, columns=hunt_columns(), date_order=args.date_order)
-    result = run_hunt(folder, params)
+    folder = load_for_hunt(args.data_dir, params, hunt_columns(), date_order=args.date_order, early=early)
+    result = run_hunt(folder, params, indicators=args.indicators)
     if args.output is None:
         print(format_summary(result))
         return EXIT_OK

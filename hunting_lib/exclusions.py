@@ -39,6 +39,7 @@ import yaml
 
 from .errors import BadInputError, DataWarning
 from .kql_ops import on_uniques
+from .schema import load_yaml
 
 DEFAULT_EXCLUSIONS = "config/exclusions.yaml"
 FIELDS: tuple[str, ...] = ("FileName", "ProcessCommandLine", "FolderPath", "AccountName")
@@ -177,7 +178,7 @@ def _parse_rule(source: str, index: int, raw: object, seen: set[str]) -> Exclusi
 def parse_exclusions(text: str, source: str = "exclusions") -> list[ExclusionRule]:
     """Every rule of an exclusions document, enabled or not, validated."""
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -86,17 +86,18 @@ def _is_remote(source: object) -> bool:
     return hasattr(source, "query_store") or type(source).__name__ == "RemoteSource"
 
 
-def run_hunt(source: HuntSource, params: HuntParams | None = None) -> HuntResult:
+def run_hunt(source: HuntSource, params: HuntParams | None = None, indicators: bool = True) -> HuntResult:
     """Run the published hunt (and the kit's extensions chosen in ``params``).
 
     ``source`` is local data (a data folder's path, a loaded folder, or DataFrames by table) or
     a connected msticpy QueryProvider, in which case the hunt runs remotely in KQL
-    (``hunting_lib.remote``). The result has the same columns either way.
+    (``hunting_lib.remote``). The result has the same columns either way. ``indicators=False``
+    leaves out the rare tasks' ``Indicators`` (msticpy's IoC extraction; no score reads them).
     """
     if _is_remote(source):
         from .remote import remote_hunt  # msticpy only for remote hunts
 
-        return remote_hunt(source, params)
+        return remote_hunt(source, params, indicators)
     params = params or HuntParams()
     rules = load_exclusions(params.exclusions)
     tables, sources = _tables(source)
@@ -110,6 +111,9 @@ def run_hunt(source: HuntSource, params: HuntParams | None = None) -> HuntResult
         activity_rows = task_activity_rows(tables, rare_tasks, params)
     activity = summarise_activity(activity_rows)
     # triage: suppression, scoring and ranking (none of it changes which groups are rare)
-    rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows))
+    rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows, indicators=indicators))
     exclusions = exclusion_summary(rare_tasks, activity_rows, rules)
-    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources, data=tables)
+    # Pivots read the loaded tables; a folder loaded for this hunt alone holds too few rows for them.
+    complete = not isinstance(source, DataFolder) or source.complete
+    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources,
+                      data=tables if complete else None)

@@ -13,12 +13,16 @@ Two msticpy parts are used, each wrapped where it falls short:
   also reports file names whose extension starts like a TLD (``a.ps1`` gives the domain
   ``a.ps``); those are dropped.
 
-msticpy is imported only when a command line has something to decode or extract, so plain
-hunts do not pay its import time.
+A PowerShell ``-EncodedCommand`` argument is decoded here without msticpy: its format is fixed
+(base64 of UTF-16LE), msticpy's unpacker gets it wrong (above), and importing msticpy costs the
+``hunt`` command more than half a second. msticpy's unpacker still looks at every other base64 run.
+msticpy is imported only when a command line has something it must decode or extract.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from functools import lru_cache
@@ -30,6 +34,9 @@ import pandas as pd
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")
 # Domains whose last label is also a common script or document extension are file names when
 # they appear in a command line (``report.sh``, ``notes.md``, ``x.zip`` after a path).
+# PowerShell's -EncodedCommand switch: "-", "/" or a Unicode dash, then -e, -ec or any prefix of
+# "encodedcommand" from "en" on (PowerShell accepts every unambiguous prefix), then its argument.
+_PS_SWITCH = re.compile(r"(?:^|\s)[-/\u2013\u2014\u2015]([A-Za-z]+)\s+[\"']?([A-Za-z0-9+/]+={0,2})[\"']?(?=\s|$)")
 _FILE_LIKE_TLDS = frozenset({"sh", "ps", "py", "pl", "md", "zip", "mov", "rs", "cs", "so", "bat", "cmd", "exe", "dll"})
 
 
@@ -50,22 +57,48 @@ def _decode_bytes(raw: bytes) -> str | None:
     return text if text and printable >= 0.95 * len(text) else None
 
 
+def _is_encoded_command_switch(name: str) -> bool:
+    name = name.lower()
+    return name in ("e", "ec") or (len(name) >= 2 and "encodedcommand".startswith(name))
+
+
+def powershell_encoded_commands(command_line: str) -> tuple[list[str], str]:
+    """The scripts passed to PowerShell's ``-EncodedCommand``, and the command line without them.
+
+    The rest is returned so that other base64 in it can still be looked for.
+    """
+    texts, rest = [], command_line
+    for match in _PS_SWITCH.finditer(command_line):
+        if not _is_encoded_command_switch(match.group(1)):
+            continue
+        blob = match.group(2)
+        try:
+            raw = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        text = _decode_bytes(raw)
+        if text is not None:
+            texts.append(text)
+            rest = rest.replace(blob, " ", 1)
+    return texts, rest
+
+
 def decode_command_line(command_line: str) -> list[str]:
     """The texts hidden as base64 in a command line (e.g. ``-enc``), in order; [] if none."""
     if not isinstance(command_line, str) or not _BASE64_RUN.search(command_line):
         return []
-    from msticpy.transform import base64unpack  # heavy import, only when needed
+    texts, rest = powershell_encoded_commands(command_line)
+    if _BASE64_RUN.search(rest):
+        from msticpy.transform import base64unpack  # heavy import, only when needed
 
-    _, found = base64unpack.unpack(command_line)
-    if found is None or found.empty or "input_bytes" not in found:
-        return []
-    texts = []
-    for raw in found["input_bytes"]:
-        if isinstance(raw, (bytes, bytearray)):
-            text = _decode_bytes(bytes(raw))
-            if text and text not in texts:
-                texts.append(text)
-    return texts
+        _, found = base64unpack.unpack(rest)
+        if found is not None and not found.empty and "input_bytes" in found:
+            for raw in found["input_bytes"]:
+                if isinstance(raw, (bytes, bytearray)):
+                    text = _decode_bytes(bytes(raw))
+                    if text:
+                        texts.append(text)
+    return list(dict.fromkeys(texts))
 
 
 def decoded_texts(command_lines: pd.Series) -> pd.Series:

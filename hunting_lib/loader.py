@@ -35,18 +35,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadInputError, DataWarning, describe_value
+from .files import REFUSED_SUFFIXES, SUPPORTED_SUFFIXES, find_table_files, normalise_column_name, suggest_file
 from .schema import PROCESS_TABLE, TABLES, any_column_type, column_type, required_columns
-
-#: File endings the loader reads, in the order it prefers them.
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".parquet", ".csv.gz", ".csv", ".jsonl", ".json")
-#: Endings it recognises and refuses: unpickling runs arbitrary code.
-REFUSED_SUFFIXES: tuple[str, ...] = (".pkl", ".pickle", ".pkl.gz")
 
 DATE_ORDERS: tuple[str, ...] = ("auto", "dmy", "mdy")
 
-# Log Analytics writes "Timestamp [UTC]"; union exports of several tables write "ReportId_long".
-_UTC_SUFFIX = re.compile(r"\s*\[UTC\]$", re.IGNORECASE)
-_TYPE_SUFFIX = re.compile(r"_(string|long|int|real|datetime|bool|dynamic|guid|timespan|decimal)$")
 # Log Analytics' display time: 26/03/2026, 15:18:18.983 (seconds and fraction optional).
 _SLASH_TIME = re.compile(
     r"^\s*(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?\s*([AaPp][Mm])?\s*$"
@@ -61,6 +54,8 @@ class DataFolder:
 
     tables: dict[str, pd.DataFrame]
     files: dict[str, Path] = field(default_factory=dict)
+    #: False when only the rows one hunt can use were read (``scan.load_for_hunt``).
+    complete: bool = True
 
     def __getitem__(self, table: str) -> pd.DataFrame:
         return self.tables[table]
@@ -71,52 +66,7 @@ def _warn(message: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Finding the files
-
-
-def find_table_files(data_dir: Path) -> dict[str, Path]:
-    """Map each table to its file in ``data_dir``; raise on ambiguity or refused formats."""
-    if not data_dir.exists():
-        raise BadInputError(f"{data_dir}: no such data folder")
-    if not data_dir.is_dir():
-        raise BadInputError(f"{data_dir}: not a folder")
-    names = sorted(p.name for p in data_dir.iterdir())
-    found: dict[str, Path] = {}
-    for table in TABLES:
-        candidates = [n for n in names for s in SUPPORTED_SUFFIXES if n == table + s]
-        refused = [n for n in names for s in REFUSED_SUFFIXES if n == table + s]
-        if len(candidates) > 1:
-            raise BadInputError(
-                f"{data_dir}: {table} has several files ({', '.join(candidates)}); keep one"
-            )
-        if candidates:
-            found[table] = data_dir / candidates[0]
-        elif refused:
-            raise BadInputError(
-                f"{data_dir / refused[0]}: pickle files are refused, because loading one runs "
-                "code; export the table as csv, parquet or json"
-            )
-    return found
-
-
-def _suggest_file(table: str, data_dir: Path) -> str:
-    """A hint for a missing table: a file whose name is close to the table's."""
-    stems = {p.name.split(".")[0]: p.name for p in data_dir.iterdir() if p.is_file()}
-    close = difflib.get_close_matches(table, [s for s in stems if s not in TABLES], n=1, cutoff=0.8)
-    return f"; did you mean {stems[close[0]]}?" if close else ""
-
-
-# --------------------------------------------------------------------------------------------
 # Reading one file as text columns
-
-
-def normalise_column_name(raw: str, table: str) -> str:
-    """The schema name for an exported column name (``Timestamp [UTC]`` -> ``Timestamp``)."""
-    name = _UTC_SUFFIX.sub("", str(raw).strip().lstrip("\ufeff"))
-    base = _TYPE_SUFFIX.sub("", name)
-    if base != name and column_type(table, base) is not None:
-        return base
-    return name
 
 
 def _has_nul(path: Path) -> bool:
@@ -396,19 +346,24 @@ def apply_schema(
     return pd.DataFrame(out, index=frame.index)
 
 
-def empty_column(table: str, column: str, length: int, index: pd.Index | None = None) -> pd.Series:
+def _empty_values(table: str, column: str, length: int):
     """What Kusto's ``union`` puts in a column a table lacks: "", a null number or a null time."""
     # A column another table has keeps that table's type (RemotePort stays a number when the
     # process table, which lacks it, is stacked with network events).
     kind = column_type(table, column) or any_column_type(column) or "string"
-    index = pd.RangeIndex(length) if index is None else index
     if kind == "datetime":
-        return pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
+        return pd.array(np.full(length, np.datetime64("NaT"), dtype="datetime64[ns]")).tz_localize("UTC")
     if kind in ("long", "int"):
-        return pd.Series(pd.NA, index=index, dtype="Int64")
+        return pd.arrays.IntegerArray(np.zeros(length, dtype="int64"), np.ones(length, dtype=bool))
     if kind == "bool":
-        return pd.Series(pd.NA, index=index, dtype="boolean")
-    return pd.Series([""] * length, index=index, dtype=object)
+        return pd.arrays.BooleanArray(np.zeros(length, dtype=bool), np.ones(length, dtype=bool))
+    return np.full(length, "", dtype=object)
+
+
+def empty_column(table: str, column: str, length: int, index: pd.Index | None = None) -> pd.Series:
+    """A column as ``union`` fills it for a table that lacks it (see ``_empty_values``)."""
+    index = pd.RangeIndex(length) if index is None else index
+    return pd.Series(_empty_values(table, column, length), index=index)
 
 
 def ensure_columns(frame: pd.DataFrame, table: str, columns: Iterable[str]) -> pd.DataFrame:
@@ -416,8 +371,8 @@ def ensure_columns(frame: pd.DataFrame, table: str, columns: Iterable[str]) -> p
     missing = [c for c in columns if c not in frame.columns]
     if not missing:
         return frame
-    extra = {c: empty_column(table, c, len(frame), frame.index) for c in missing}
-    return pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1)
+    extra = pd.DataFrame({c: _empty_values(table, c, len(frame)) for c in missing}, index=frame.index)
+    return pd.concat([frame, extra], axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,7 +433,7 @@ def load_data_folder(
     if PROCESS_TABLE not in files:
         raise BadInputError(
             f"{data_dir}: no {PROCESS_TABLE} file (.csv, .csv.gz, .parquet, .json or .jsonl)"
-            + _suggest_file(PROCESS_TABLE, data_dir)
+            + suggest_file(PROCESS_TABLE, data_dir)
         )
     tables: dict[str, pd.DataFrame] = {}
     absent = []
@@ -487,8 +442,14 @@ def load_data_folder(
         if table in files:
             tables[table] = load_table(files[table], table, wanted, date_order)
         else:
-            absent.append(table + _suggest_file(table, data_dir))
+            absent.append(table)
             tables[table] = empty_table(table, wanted if wanted is not None else required_columns(table))
-    if absent:
-        _warn(f"{data_dir.name}: no file for {', '.join(absent)}; each counts as empty")
+    warn_absent_tables(data_dir, absent)
     return DataFolder(tables=tables, files=files)
+
+
+def warn_absent_tables(data_dir: Path, absent: list[str]) -> None:
+    """One warning naming the tables a folder lacks (each counts as empty), with likely misspellings."""
+    if absent:
+        named = [table + suggest_file(table, data_dir) for table in absent]
+        _warn(f"{data_dir.name}: no file for {', '.join(named)}; each counts as empty")

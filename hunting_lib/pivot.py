@@ -276,6 +276,10 @@ def network_indicators(result: HuntResult, task_id: int | None = None) -> pd.Dat
             "Source": "activity",
         })
     tasks = result.rare_tasks if task_id is None else result.rare_tasks[result.rare_tasks["TaskId"] == task_id]
+    if "Indicators" not in tasks:  # a hunt run with indicators=False
+        from .triage import command_indicators
+
+        tasks = tasks.assign(Indicators=command_indicators(tasks["ProcessCommandLine"], tasks["DecodedCommand"]))
     iocs = tasks[["TaskId", "Indicators"]].explode("Indicators").dropna(subset=["Indicators"])
     from_commands = pd.DataFrame(columns=INDICATOR_COLUMNS)
     if len(iocs):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-import yaml
+from .schema import load_yaml
 
 SEED_QUERY_FILE = "queries/rare_sch_task_with_activity.yaml"
 
@@ -34,7 +34,7 @@ class SeedLiterals:
 def seed_query() -> dict:
     """The seed hunting query as a dict (id, name, description, ..., query)."""
     text = resources.files("hunting_lib").joinpath(SEED_QUERY_FILE).read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def seed_kql() -> str:

@@ -348,7 +348,7 @@ def _seed_rows(source: RemoteSource, params: HuntParams, rare_tasks: pd.DataFram
     return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS)
 
 
-def remote_hunt(source: RemoteSource | Any, params: HuntParams | None = None) -> HuntResult:
+def remote_hunt(source: RemoteSource | Any, params: HuntParams | None = None, indicators: bool = True) -> HuntResult:
     """The hunt on a connected provider; the result has the local engine's columns.
 
     Rarity runs remotely as group statistics (merged across time pieces, then thresholded);
@@ -376,7 +376,7 @@ def remote_hunt(source: RemoteSource | Any, params: HuntParams | None = None) ->
             activity_rows = _seed_rows(source, params, rare_tasks)
     activity_rows = ensure_columns(activity_rows, PROCESS_TABLE, ACTIVITY_COLUMNS)
     activity = summarise_activity(activity_rows)
-    rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows))
+    rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows, indicators=indicators))
     exclusions = exclusion_summary(rare_tasks, activity_rows, rules)
     sources = {"provider": type(source.provider).__name__, "dialect": source.dialect}
     return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources, remote=source)

@@ -13,6 +13,15 @@ from typing import Mapping
 
 import yaml
 
+#: libyaml's parser where PyYAML was built with it: 3-4 times faster, and every hunt reads its
+#: schema, query and scoring files.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str):
+    """``yaml.safe_load`` (the same safe subset), with the C parser when there is one."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
+
 #: The seven tables of the seed query's ``union``, in the seed's order.
 TABLES: tuple[str, ...] = (
     "DeviceProcessEvents",
@@ -41,7 +50,7 @@ PANDAS_DTYPES: Mapping[str, str] = {
 @lru_cache(maxsize=1)
 def _spec() -> dict:
     text = resources.files("hunting_lib").joinpath("config/device_tables.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def table_columns(table: str) -> dict[str, str]:

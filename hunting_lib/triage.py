@@ -6,8 +6,10 @@ them (``correlate``). Output: the same groups with
 - ``SuppressedBy``: the exclusion rule that covers every start of the group, else None;
 - one boolean column per scoring signal (``config/scoring.yaml``), named after the signal;
 - ``Reasons``: the names of the signals that fired, and ``Score``: the sum of their weights;
-- ``DecodedCommand``: text hidden as base64 in the command line, decoded, and ``Indicators``:
-  the IPs, URLs and domains in the command line and the decoded text;
+- ``DecodedCommand``: text hidden as base64 in the command line, decoded, and (unless turned
+  off) ``Indicators``: the IPs, URLs and domains in the command line and the decoded text, found
+  by msticpy's IoCExtract. No signal reads them, so the ``hunt`` command leaves them out unless
+  asked (``--indicators``) and does not pay msticpy's import;
 
 in rank order: unsuppressed groups first, highest score first.
 """
@@ -23,12 +25,12 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .exclusions import ExclusionRule, suppressing_rule
 from .indicators import decoded_texts, extract_indicators, ip_kind
 from .kql_ops import in_ci, on_uniques
 from .rarity import GROUP_KEYS
+from .schema import load_yaml
 
 DEFAULT_SCORING = "config/scoring.yaml"
 
@@ -61,7 +63,7 @@ def load_scoring(path: str | Path | None = None) -> ScoringConfig:
         text = resources.files("hunting_lib").joinpath(DEFAULT_SCORING).read_text("utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
-    raw = yaml.safe_load(text)
+    raw = load_yaml(text)
     lower = lambda key: tuple(str(v).lower() for v in raw.get(key, []))  # noqa: E731
     return ScoringConfig(
         weights={str(k): float(v) for k, v in raw["weights"].items()},
@@ -200,13 +202,15 @@ def _group_flag(attributed: pd.DataFrame, mask: np.ndarray, index: pd.Index) -> 
 
 
 def score(
-    rare_tasks: pd.DataFrame, activity_rows: pd.DataFrame, config: ScoringConfig | None = None
+    rare_tasks: pd.DataFrame, activity_rows: pd.DataFrame, config: ScoringConfig | None = None,
+    indicators: bool = True,
 ) -> pd.DataFrame:
-    """Add one column per signal, ``Reasons`` and ``Score`` to the rare groups."""
+    """Add one column per signal, ``Reasons`` and ``Score`` to the rare groups (and ``Indicators``)."""
     config = config or default_scoring()
     out = rare_tasks.copy()
     out["DecodedCommand"] = decoded_texts(out["ProcessCommandLine"]) if len(out) else ""
-    out["Indicators"] = command_indicators(out["ProcessCommandLine"], out["DecodedCommand"])
+    if indicators:
+        out["Indicators"] = command_indicators(out["ProcessCommandLine"], out["DecodedCommand"])
     command_text = out["ProcessCommandLine"] + "\n" + out["DecodedCommand"]
 
     signals: dict[str, pd.Series] = {}

@@ -1,0 +1,138 @@
+"""``make bench``: the kit's ``hunt`` against duckdb-kql running the published query, same files.
+
+For each size it generates the sample data set once (parquet, cached under ``bench_data/``),
+then runs, alternating so that drift in the machine hits both alike:
+
+- ``python -m hunting_lib hunt --data-dir DIR --exclusions none --output x.json``, end to end
+  (interpreter start, reading the files, rarity, correlation, triage, JSON out);
+- ``benchmarks/seed_on_duckdb.py DIR``: the seed KQL, unmodified, through duckdb-kql over
+  DuckDB views on the same parquet files (DuckDB scans them itself), also from interpreter start.
+
+Each run is a fresh process; its wall time is measured around it and its peak RSS comes from
+the kernel (``wait4``). Both results are compared: the same (process, device) rows with the same
+Actions, FileNames and RemoteIPs sets, or the run fails. Prints a markdown table; ``--markdown``
+also writes it to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+#: Sample scales: the generator writes about 55,000 events per unit of scale.
+SIZES = {"1M": 18.0, "10M": 180.0}
+
+
+def generate(size: str, cache: Path) -> Path:
+    folder = cache / f"scale-{SIZES[size]:g}"
+    if not (folder / "DeviceProcessEvents.parquet").exists():
+        print(f"generating {size} events in {folder} ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "hunting_lib", "sample", "--output", str(folder),
+                        "--scale", str(SIZES[size]), "--format", "parquet", "--seed", "7"],
+                       check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    return folder
+
+
+def events_in(folder: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (GB) of one child process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    errors = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{errors}")
+    return wall, usage.ru_maxrss / 1024 / 1024  # ru_maxrss is in KiB on Linux
+
+
+def activity_key(row: dict) -> tuple:
+    """One summary row, comparable across the two engines.
+
+    duckdb-kql returns the sets as JSON text and keeps the "" that ``union`` fills in for tables
+    without the column; the kit leaves those out (see ``kql_ops.make_set``).
+    """
+    def as_set(value: object) -> tuple:
+        values = json.loads(value) if isinstance(value, str) else value
+        return tuple(sorted(v for v in values if v not in ("", None)))
+
+    return (row["InitiatingProcessFileName"], int(row["InitiatingProcessId"]), row["InitiatingProcessCommandLine"],
+            row["DeviceName"], as_set(row["Actions"]), as_set(row["FileNames"]), as_set(row["RemoteIPs"]))
+
+
+def same_answer(kit_json: Path, duck_json: Path) -> int:
+    kit = sorted(activity_key(r) for r in json.loads(kit_json.read_text())["activity"])
+    duck = sorted(activity_key(r) for r in json.loads(duck_json.read_text()))
+    if kit != duck:
+        raise SystemExit(f"the kit and duckdb-kql disagree: {len(kit)} vs {len(duck)} activity rows")
+    return len(kit)
+
+
+def spread(values: list[float], digits: int = 2) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1M,10M", help="comma-separated, from " + ", ".join(SIZES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cache", type=Path, default=REPO / "bench_data")
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    args = parser.parse_args(argv)
+
+    rows, medians = [], {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for size in args.sizes.split(","):
+            folder = generate(size, args.cache)
+            kit_json, duck_json = Path(scratch) / "kit.json", Path(scratch) / "duck.json"
+            kit_command = [sys.executable, "-m", "hunting_lib", "hunt", "--data-dir", str(folder),
+                           "--exclusions", "none", "--output", str(kit_json)]
+            duck_command = [sys.executable, str(REPO / "benchmarks" / "seed_on_duckdb.py"), str(folder),
+                            str(duck_json)]
+            timed(kit_command), timed(duck_command)  # warm the page cache and the bytecode caches
+            answer = same_answer(kit_json, duck_json)
+            runs: dict[str, list[tuple[float, float]]] = {"kit": [], "duckdb-kql": []}
+            for _ in range(args.repeats):
+                runs["kit"].append(timed(kit_command))
+                runs["duckdb-kql"].append(timed(duck_command))
+            events = events_in(folder)
+            for engine, measured in runs.items():
+                walls, rss = [m[0] for m in measured], [m[1] for m in measured]
+                medians[(size, engine)] = statistics.median(walls)
+                rows.append(f"| {size} | {events:,} | {engine} | {spread(walls)} | {spread(rss)} | {answer} |")
+            ratio = medians[(size, "kit")] / medians[(size, "duckdb-kql")]
+            rows.append(f"| {size} | | kit / duckdb-kql | {ratio:.2f} | | |")
+    sizes = args.sizes.split(",")
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; {args.repeats} alternating runs per engine and size.",
+        "",
+        "| size | events | engine | wall s, median (min-max) | peak RSS GB, median (min-max) | activity rows |",
+        "|---|---:|---|---|---|---:|",
+        *rows,
+    ]
+    if "1M" in sizes and "10M" in sizes:
+        lines += ["", f"kit 10M / 1M time ratio: {medians[('10M', 'kit')] / medians[('1M', 'kit')]:.2f}"]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

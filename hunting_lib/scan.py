@@ -1,0 +1,416 @@
+"""Load only the rows the hunt can use, straight from parquet files, with polars' lazy scan.
+
+A month of a fleet's telemetry is tens of millions of events; the hunt needs a few hundred of
+them: the Task Scheduler's starts of the groups that may be rare, and the events whose
+initiating process may be one of those tasks. The general loader reads every row into pandas
+before the pipeline filters them, which costs seconds and gigabytes at that size. For a folder of
+parquet files, this module reads in two passes with polars, which pushes each filter into the
+scan and decodes a row's other columns only when the row passes (pyarrow's dataset scanner
+decodes every projected column before it filters, which made it several times slower here):
+
+1. The process table's Task Scheduler starts (the seed's parent filter and the time window),
+   counted per (FileName, ProcessCommandLine, FolderPath) group: the groups that may be rare.
+2. Every table: the starts of those groups, and the events whose initiating process has a
+   lower-cased name in the set of the groups' names, and a command line and a folder path of
+   the byte lengths of theirs.
+
+Each pass keeps a superset of what the seed keeps: whole groups (so a kept group's count is
+complete), and lower-cased comparisons (or lengths) only for ASCII strings, where polars' lower
+case is Python's and keeps the length; a string with any other character is kept for pandas to
+judge. The rows read then
+get the general loader's typing (``apply_schema``) and go through the usual pipeline, which
+applies the seed's exact semantics. The answer is therefore the full load's answer; the tests
+compare the two.
+
+The scan steps aside, and the general loader reads the folder, whenever it cannot promise that:
+a file that is not parquet, a column whose type the loader would coerce (it counts and reports
+those, so its report must cover every row), a missing required column, a file polars cannot
+read, or ``--match process``, which walks process trees through rows no key filter names.
+
+The scan needs no pandas, so the ``hunt`` command starts it in a process of its own
+(``start_scan``, ``python -m hunting_lib.scan``) and imports pandas meanwhile: the two imports
+and the reading then use both cores instead of taking turns on one interpreter lock. The child
+hands its rows over as Arrow IPC files, which pyarrow turns into pandas exactly as it does for
+``pandas.read_parquet``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .files import find_table_files, normalise_column_name
+from .query import seed_literals
+from .schema import PROCESS_TABLE, TABLES, column_type, required_columns
+
+if TYPE_CHECKING:
+    from .loader import DataFolder
+    from .params import HuntParams
+
+#: The seed's step-4 group and the three initiating-process strings its step 5 matches.
+_GROUP = ["FileName", "ProcessCommandLine", "FolderPath"]
+_INITIATING = ["InitiatingProcessFileName", "InitiatingProcessCommandLine", "InitiatingProcessFolderPath"]
+_ROW = "__row"
+
+
+class NotApplicable(Exception):
+    """The scan cannot promise the general loader's result for this folder."""
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """What the scan needs from the hunt's parameters (plain values: no pandas)."""
+
+    threshold: int
+    max_devices: int | None
+    parent_command_lines: tuple[str, ...]
+    start_ns: int | None = None  # the window, nanoseconds since the epoch (UTC), inclusive
+    end_ns: int | None = None
+
+    @classmethod
+    def from_params(cls, params: HuntParams) -> ScanRequest:
+        return cls(params.threshold, params.max_devices, tuple(params.parent_command_lines),
+                   None if params.start is None else params.start.value,
+                   None if params.end is None else params.end.value)
+
+
+@dataclass
+class ScanResult:
+    """The rows each table's file contributes, with the file's row numbers (``__row``).
+
+    polars frames where the scan ran, Arrow tables once handed over (``as_arrow``).
+    """
+
+    files: dict[str, Path]
+    rows: dict[str, Any]
+
+    def as_arrow(self) -> ScanResult:
+        return ScanResult(self.files, {t: r if _is_arrow(r) else r.to_arrow() for t, r in self.rows.items()})
+
+
+def _is_arrow(rows: Any) -> bool:
+    return type(rows).__module__.startswith("pyarrow")
+
+
+def _lazy_table(path: Path, table: str, pl: Any) -> tuple[Any, list[str]]:
+    """The file as a lazy frame with schema column names (and its row numbers), and its columns."""
+    try:
+        # The row index is part of the scan, so the filters still reach the reader.
+        frame = pl.scan_parquet(path, row_index_name=_ROW)
+        schema = frame.collect_schema()
+    except Exception as exc:  # unreadable: the general loader words the error
+        raise NotApplicable(f"{path.name}: {exc}") from None
+    renamed = {raw: normalise_column_name(raw, table) for raw in schema.names() if raw != _ROW}
+    if len(set(renamed.values())) != len(renamed):
+        raise NotApplicable(f"{path.name}: duplicate columns")
+    if any(c not in renamed.values() for c in required_columns(table)):
+        raise NotApplicable(f"{path.name}: a required column is missing")
+    frame = frame.rename({raw: new for raw, new in renamed.items() if raw != new})
+    return frame, list(renamed.values())
+
+
+def _text(present: list[str], column: str, pl: Any) -> Any:
+    """A string column as the loader sees it: missing values are "", an absent column is all ""."""
+    if column not in present:
+        return pl.lit("")
+    return pl.col(column).cast(pl.String).fill_null("")
+
+
+def _where(present: list[str], column: str, test: Any, empty_passes: bool, pl: Any) -> Any:
+    """``test`` on a string column, where a missing value (or an absent column) is "" as the
+    loader makes it, and passes when "" would. Filling the nulls in every row instead costs a
+    copy of the column."""
+    if column not in present:
+        return pl.lit(empty_passes)
+    values = pl.col(column).cast(pl.String)
+    return test(values) | values.is_null() if empty_passes else test(values)
+
+
+def _non_ascii(values: Any) -> Any:
+    return values.str.len_bytes() != values.str.len_chars()
+
+
+def _lower_in(present: list[str], column: str, lowered: set[str], pl: Any) -> Any:
+    """A superset of ``tolower(column) in (lowered)``: exact for ASCII, keeps everything else."""
+    wanted = sorted(lowered)
+    return _where(present, column, lambda v: v.str.to_lowercase().is_in(wanted) | _non_ascii(v), "" in lowered, pl)
+
+
+def _length_in(present: list[str], column: str, lowered: set[str], pl: Any) -> Any:
+    """A looser superset of ``tolower(column) in (lowered)``: an ASCII string keeps its length
+    when lowered, so only its length is compared. Lowering every command line of every event
+    costs a quarter of the scan; the exact test runs in pandas on the few rows that pass."""
+    lengths = sorted({len(v.encode("utf-8")) for v in lowered})
+    return _where(present, column, lambda v: v.str.len_bytes().is_in(lengths) | _non_ascii(v), "" in lowered, pl)
+
+
+def _equals_any(present: list[str], column: str, literals: list[str], pl: Any) -> Any:
+    """``column in (literals)``, exact and case-sensitive."""
+    return _where(present, column, lambda v: v.is_in(literals), "" in literals, pl)
+
+
+def _in_window(present: list[str], request: ScanRequest, pl: Any) -> Any:
+    """``Timestamp between (start .. end)`` on the nanosecond clock, as ``rarity.window_mask``."""
+    condition = pl.lit(True)
+    if request.start_ns is None and request.end_ns is None:
+        return condition
+    if "Timestamp" not in present:
+        return pl.lit(False)
+    nanoseconds = pl.col("Timestamp").dt.epoch("ns")  # a naive time counts as UTC, as in the loader
+    if request.start_ns is not None:
+        condition &= nanoseconds >= request.start_ns
+    if request.end_ns is not None:
+        condition &= nanoseconds <= request.end_ns
+    return condition
+
+
+def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
+    """Both passes over a folder of parquet files; raises ``NotApplicable`` for anything else."""
+    import polars as pl
+
+    files = find_table_files(data_dir)
+    if PROCESS_TABLE not in files or any(p.suffix.lower() != ".parquet" for p in files.values()):
+        raise NotApplicable("not a folder of parquet files")
+    lazy = {t: _lazy_table(files[t], t, pl) for t in TABLES if t in files}
+
+    # Pass 1: the Task Scheduler's starts, counted per group; the groups that may be rare.
+    processes, present = lazy[PROCESS_TABLE]
+    seed = seed_literals()
+    started_by_scheduler = (
+        _equals_any(present, "InitiatingProcessFileName", [seed.parent_file_name], pl)
+        & _equals_any(present, "InitiatingProcessCommandLine", list(request.parent_command_lines), pl)
+        & _in_window(present, request, pl)
+    )
+    # Steps 2-3 on the group keys, so whole groups stay or go (non-ASCII strings stay).
+    prefix = seed.system_folder_prefix.lower()
+    not_scanner = _where(present, "FileName", lambda v: v != seed.excluded_file_name,
+                         seed.excluded_file_name != "", pl)
+    outside_system32 = _where(present, "FolderPath",
+                              lambda v: ~v.str.to_lowercase().str.starts_with(prefix) | _non_ascii(v), prefix != "", pl)
+    is_shell = _lower_in(present, "FileName", {shell.lower() for shell in seed.shells}, pl)
+    groups = (
+        processes.filter(started_by_scheduler)
+        .filter(not_scanner & (outside_system32 | is_shell))
+        .select([_text(present, c, pl).alias(c) for c in _GROUP + ["DeviceName"]])
+        .group_by(_GROUP)
+        .agg(pl.len().alias("Count"), pl.col("DeviceName").n_unique().alias("DeviceCount"))
+    )
+    maybe_rare = pl.col("Count") < request.threshold
+    if request.max_devices is not None:
+        maybe_rare |= pl.col("DeviceCount") <= request.max_devices
+    candidates = groups.filter(maybe_rare).collect()
+    raw = {c: candidates[c].to_list() for c in _GROUP}
+    lowered = {c: {v.lower() for v in raw[c]} for c in _GROUP}
+
+    # Pass 2: the starts of those groups, and the events their processes may have caused.
+    # Every column of a kept row is read: few rows pass, and the loader picks the columns.
+    plans, owners = [], []
+    for table, (frame, present) in lazy.items():
+        activity = (
+            _in_window(present, request, pl)
+            & _lower_in(present, "InitiatingProcessFileName", lowered["FileName"], pl)
+            & _length_in(present, "InitiatingProcessCommandLine", lowered["ProcessCommandLine"], pl)
+            & _length_in(present, "InitiatingProcessFolderPath", lowered["FolderPath"], pl)
+        )
+        plans.append(frame.filter(activity))
+        owners.append(table)
+        if table == PROCESS_TABLE:
+            # A plan of its own, not an "or": polars decodes every row for an "or" of the two.
+            group_start = started_by_scheduler
+            for column in _GROUP:
+                group_start &= _equals_any(present, column, raw[column], pl)
+            plans.append(frame.filter(group_start))
+            owners.append(table)
+    found: dict[str, list] = {}
+    for table, rows in zip(owners, pl.collect_all(plans)):
+        found.setdefault(table, []).append(rows)
+    # A row can be both a group's start and activity: keep it once, in file order.
+    rows = {t: pl.concat(parts).unique(_ROW).sort(_ROW) for t, parts in found.items()}
+    return ScanResult(files, rows)
+
+
+def _type_ok(dtype: Any, kind: str | None) -> bool:
+    """An Arrow column type the loader takes as it is: nothing to coerce, so nothing to report
+    (the loader's counts of coerced values must cover every row of the file)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    if pa.types.is_null(dtype):
+        return True
+    if kind in ("string", "dynamic"):
+        return pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype)
+    if kind in ("long", "int"):
+        return pa.types.is_integer(dtype)
+    if kind == "datetime":
+        return pa.types.is_timestamp(dtype)
+    if kind == "bool":
+        return pa.types.is_boolean(dtype)
+    return True
+
+
+def _nullable_integers(dtype: Any) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+
+    return pd.Int64Dtype() if pa.types.is_integer(dtype) else None
+
+
+def to_folder(scanned: ScanResult, data_dir: Path, columns: dict[str, list[str]]) -> DataFolder:
+    """The scanned rows as the loader's typed tables, restricted to ``columns``."""
+    from .loader import DataFolder, apply_schema, empty_table, ensure_columns, warn_absent_tables
+
+    scanned = scanned.as_arrow()
+    tables, absent = {}, []
+    for table in TABLES:
+        if table not in scanned.rows:
+            absent.append(table)
+            tables[table] = empty_table(table, columns[table])
+            continue
+        rows = scanned.rows[table]
+        wanted = [c for c in columns[table] if c in rows.column_names]
+        for column in wanted:
+            if not _type_ok(rows.schema.field(column).type, column_type(table, column)):
+                raise NotApplicable(f"{table}: {column} needs coercion")
+        # Integers become Int64, not float64 (pandas' default when a column has nulls), which
+        # would round ids above 2**53 and send every value through the text path.
+        frame = rows.select([_ROW] + wanted).to_pandas(types_mapper=_nullable_integers)
+        frame.index = frame.pop(_ROW).to_numpy()  # the file's row numbers, for any message
+        tables[table] = ensure_columns(apply_schema(frame, table, scanned.files[table]), table, columns[table])
+    warn_absent_tables(data_dir, absent)
+    return DataFolder(tables=tables, files=scanned.files, complete=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The scan in a process of its own
+
+_MANIFEST = "scan.json"
+
+
+def _write(scanned: ScanResult, out_dir: Path) -> None:
+    for table, rows in scanned.rows.items():  # polars writes Arrow IPC without importing pyarrow
+        rows.write_ipc(out_dir / f"{table}.arrow", compression="uncompressed")
+    manifest = {"files": {t: str(p) for t, p in scanned.files.items()}, "tables": sorted(scanned.rows)}
+    (out_dir / _MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _read(out_dir: Path) -> ScanResult:
+    import pyarrow.feather as feather
+
+    manifest = json.loads((out_dir / _MANIFEST).read_text(encoding="utf-8"))
+    rows = {t: feather.read_table(out_dir / f"{t}.arrow", memory_map=False) for t in manifest["tables"]}
+    return ScanResult({t: Path(p) for t, p in manifest["files"].items()}, rows)
+
+
+class EarlyScan:
+    """The scan running in a process of its own, started before the caller imports pandas.
+
+    On Linux the process is a fork of the caller, which has nothing but the standard library,
+    PyYAML and this package loaded at that point (no threads, so forking is safe); it skips an
+    interpreter start and exits without tearing one down. Elsewhere it is
+    ``python -m hunting_lib.scan``.
+    """
+
+    def __init__(self, data_dir: Path, request: ScanRequest) -> None:
+        self.data_dir, self.request = Path(data_dir), request
+        self._out = Path(tempfile.mkdtemp(prefix="hunting-lib-scan-"))
+        self._pid: int | None = None
+        self._process: subprocess.Popen | None = None
+        if sys.platform == "linux":
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self._pid = os.fork()
+            if self._pid == 0:  # the child: scan, write, and leave without running any cleanup
+                code = 1
+                try:
+                    code = _scan_to(self.data_dir, self._out, request)
+                finally:
+                    os._exit(code)
+        else:
+            command = [sys.executable, "-m", "hunting_lib.scan", str(self.data_dir), str(self._out),
+                       json.dumps(asdict(request))]
+            quiet = None if os.environ.get("HUNTING_LIB_DEBUG") else subprocess.DEVNULL
+            self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=quiet)
+
+    def _wait(self) -> int:
+        if self._process is not None:
+            return self._process.wait()
+        _, status = os.waitpid(self._pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def result(self, data_dir: Path, request: ScanRequest) -> ScanResult | None:
+        """The scan's rows if it ran for this folder and request and succeeded, else None."""
+        try:
+            status = self._wait()
+            if status != 0 or Path(data_dir) != self.data_dir or request != self.request:
+                return None
+            return _read(self._out)
+        finally:
+            shutil.rmtree(self._out, ignore_errors=True)
+
+
+def start_scan(data_dir: Path, request: ScanRequest) -> EarlyScan:
+    """Start scanning ``data_dir`` in a child process; ``load_for_hunt(..., early=...)`` collects it."""
+    return EarlyScan(data_dir, request)
+
+
+def load_for_hunt(data_dir: str | Path, params: HuntParams, columns: dict[str, list[str]],
+                  date_order: str = "auto", early: EarlyScan | None = None) -> DataFolder:
+    """The tables ``run_hunt`` needs for ``params``: only the rows it can use when possible.
+
+    The folder has ``complete=False`` when rows were left out; pivots that walk process trees
+    need ``loader.load_data_folder`` instead.
+    """
+    from .loader import load_data_folder
+
+    data_dir = Path(data_dir)
+    if params.match == "seed":
+        request = ScanRequest.from_params(params)
+        try:
+            scanned = early.result(data_dir, request) if early is not None else None
+            if scanned is None:
+                scanned = scan_parquet_folder(data_dir, request)
+            return to_folder(scanned, data_dir, columns)
+        except Exception:  # NotApplicable, or a file polars rejects: the general loader reports it
+            pass
+    return load_data_folder(data_dir, columns=columns, date_order=date_order)
+
+
+def _scan_to(data_dir: Path, out_dir: Path, request: ScanRequest) -> int:
+    """The child's side: 0 with the rows written to ``out_dir``, 3 when the scan does not apply.
+
+    The parent then loads the folder itself, so the child never reports errors of its own.
+    """
+    try:
+        _write(scan_parquet_folder(data_dir, request), out_dir)
+    except NotApplicable:
+        return 3
+    except Exception:
+        if os.environ.get("HUNTING_LIB_DEBUG"):
+            raise
+        return 1
+    return 0
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m hunting_lib.scan DATA_DIR OUT_DIR REQUEST_JSON`` (where there is no fork)."""
+    parser = argparse.ArgumentParser(prog="python -m hunting_lib.scan")
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("request")
+    args = parser.parse_args(argv)
+    request = json.loads(args.request)
+    request["parent_command_lines"] = tuple(request["parent_command_lines"])
+    return _scan_to(args.data_dir, args.out_dir, ScanRequest(**request))
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
