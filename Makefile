@@ -10,7 +10,7 @@ REPORTS := reports
 KUSTO  := tests/kusto/node_modules/.installed
 BROWSER := $(VENV)/.chromium
 
-.PHONY: setup hunt report test sample clean
+.PHONY: setup hunt report test bench sample clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,16 @@ $(KUSTO): tests/kusto/package-lock.json
 	@if command -v npm >/dev/null || [ "$$CI" = true ]; then \
 	  echo "npm ci --prefix tests/kusto"; npm ci --prefix tests/kusto --no-audit --no-fund && touch $(KUSTO); \
 	else echo "npm not found: skipping the Kusto parser install"; fi
+
+# Issue 8's benchmark: `hunt` against duckdb-kql running the published query on the same
+# parquet files, about 1M and 10M events (generated once into bench_data/). REPEATS alternating
+# runs each; the table goes to stdout and reports/bench.md. Bytecode is compiled first, as a
+# regular pip install does (an editable install with PYTHONDONTWRITEBYTECODE=1 never caches it).
+REPEATS ?= 7
+bench: $(STAMP)
+	@mkdir -p $(REPORTS)
+	$(PY) -m compileall -q hunting_lib
+	$(PY) benchmarks/run.py --repeats $(REPEATS) --markdown $(REPORTS)/bench.md
 
 # Regenerate sample_data/ from the generator (the committed copy must stay identical).
 sample: $(STAMP)

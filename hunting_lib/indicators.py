@@ -34,9 +34,10 @@ import pandas as pd
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")
 # Domains whose last label is also a common script or document extension are file names when
 # they appear in a command line (``report.sh``, ``notes.md``, ``x.zip`` after a path).
-# PowerShell's -EncodedCommand switch: "-", "/" or a Unicode dash, then -e, -ec or any prefix of
-# "encodedcommand" from "en" on (PowerShell accepts every unambiguous prefix), then its argument.
-_PS_SWITCH = re.compile(r"(?:^|\s)[-/\u2013\u2014\u2015]([A-Za-z]+)\s+[\"']?([A-Za-z0-9+/]+={0,2})[\"']?(?=\s|$)")
+# PowerShell's -EncodedCommand switch starts with "-", "/" or a Unicode dash; its name is -e, -ec
+# or any prefix of "encodedcommand" from "en" on (PowerShell accepts every unambiguous prefix).
+_SWITCH_DASHES = "-/\u2013\u2014\u2015"
+_BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _FILE_LIKE_TLDS = frozenset({"sh", "ps", "py", "pl", "md", "zip", "mov", "rs", "cs", "so", "bat", "cmd", "exe", "dll"})
 
 
@@ -59,6 +60,8 @@ def _decode_bytes(raw: bytes) -> str | None:
 
 def _is_encoded_command_switch(name: str) -> bool:
     name = name.lower()
+    if not name.isalpha():
+        return False
     return name in ("e", "ec") or (len(name) >= 2 and "encodedcommand".startswith(name))
 
 
@@ -68,10 +71,13 @@ def powershell_encoded_commands(command_line: str) -> tuple[list[str], str]:
     The rest is returned so that other base64 in it can still be looked for.
     """
     texts, rest = [], command_line
-    for match in _PS_SWITCH.finditer(command_line):
-        if not _is_encoded_command_switch(match.group(1)):
+    tokens = command_line.split()
+    for switch, argument in zip(tokens, tokens[1:]):
+        if switch[0] not in _SWITCH_DASHES or not _is_encoded_command_switch(switch[1:]):
             continue
-        blob = match.group(2)
+        blob = argument.strip("'\"")
+        if not _BASE64_TOKEN.fullmatch(blob):
+            continue
         try:
             raw = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
         except (binascii.Error, ValueError):
@@ -83,12 +89,36 @@ def powershell_encoded_commands(command_line: str) -> tuple[list[str], str]:
     return texts, rest
 
 
+def _may_hide_text(text: str) -> bool:
+    """Whether some base64-looking run in ``text`` decodes to text: the gate before msticpy.
+
+    Long words (``GoogleChromeStandaloneEnterprise64``) look like base64 and are common in
+    command lines; importing msticpy to learn they decode to noise costs half a second. A run
+    is cut to whole 4-character blocks, as msticpy's pattern cuts it.
+    """
+    for match in _BASE64_RUN.finditer(text):
+        run = match.group(0).rstrip("=")
+        for start in range(4):  # the blob may start a few characters into the run
+            block = run[start:]
+            block = block[: len(block) - len(block) % 4]
+            if len(block) < 16:
+                break
+            try:
+                raw = base64.b64decode(block, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            # A cut UTF-16 text can end on half a character: try it without the last byte too.
+            if _decode_bytes(raw) is not None or _decode_bytes(raw[:-1]) is not None:
+                return True
+    return False
+
+
 def decode_command_line(command_line: str) -> list[str]:
     """The texts hidden as base64 in a command line (e.g. ``-enc``), in order; [] if none."""
     if not isinstance(command_line, str) or not _BASE64_RUN.search(command_line):
         return []
     texts, rest = powershell_encoded_commands(command_line)
-    if _BASE64_RUN.search(rest):
+    if _may_hide_text(rest):
         from msticpy.transform import base64unpack  # heavy import, only when needed
 
         _, found = base64unpack.unpack(rest)

@@ -43,6 +43,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -313,10 +314,11 @@ def _read(out_dir: Path) -> ScanResult:
 class EarlyScan:
     """The scan running in a process of its own, started before the caller imports pandas.
 
-    On Linux the process is a fork of the caller, which has nothing but the standard library,
-    PyYAML and this package loaded at that point (no threads, so forking is safe); it skips an
-    interpreter start and exits without tearing one down. Elsewhere it is
-    ``python -m hunting_lib.scan``.
+    On Linux, when the caller has a single thread and has not loaded polars yet (the ``hunt``
+    command at start-up: the standard library, PyYAML and this package), the process is a fork
+    of it, which skips an interpreter start and exits without tearing one down. A fork of a
+    process with other threads (polars' pool, say) can deadlock on a lock one of them held, so
+    otherwise, and on other systems, it is ``python -m hunting_lib.scan``.
     """
 
     def __init__(self, data_dir: Path, request: ScanRequest) -> None:
@@ -324,7 +326,7 @@ class EarlyScan:
         self._out = Path(tempfile.mkdtemp(prefix="hunting-lib-scan-"))
         self._pid: int | None = None
         self._process: subprocess.Popen | None = None
-        if sys.platform == "linux":
+        if sys.platform == "linux" and threading.active_count() == 1 and "polars" not in sys.modules:
             sys.stdout.flush()
             sys.stderr.flush()
             self._pid = os.fork()

