@@ -108,6 +108,14 @@ def _early_scan(args: argparse.Namespace):
 
 def _cmd_hunt(args: argparse.Namespace) -> int:
     early = _early_scan(args)
+    try:
+        return _hunt(args, early)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _hunt(args: argparse.Namespace, early) -> int:
     from .hunt import hunt_columns, run_hunt
     from .output import format_summary, write_activity_csv, write_json
     from .scan import load_for_hunt

@@ -40,10 +40,12 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -346,6 +348,7 @@ class EarlyScan:
         if self._process is not None:
             return self._process.wait()
         _, status = os.waitpid(self._pid, 0)
+        self._pid = None  # collected: its number may belong to another process from now on
         return os.waitstatus_to_exitcode(status)
 
     def result(self, data_dir: Path, request: ScanRequest) -> ScanResult | None:
@@ -356,6 +359,17 @@ class EarlyScan:
                 return None
             return _read(self._out)
         finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the child if it still runs (the caller failed first) and remove its files."""
+        if self._out.exists():
+            if self._process is not None and self._process.poll() is None:
+                self._process.kill()
+                self._process.wait()
+            elif self._pid is not None:
+                os.kill(self._pid, signal.SIGKILL)
+                self._wait()
             shutil.rmtree(self._out, ignore_errors=True)
 
 
@@ -392,7 +406,9 @@ def _scan_to(data_dir: Path, out_dir: Path, request: ScanRequest) -> int:
     The parent then loads the folder itself, so the child never reports errors of its own.
     """
     try:
-        _write(scan_parquet_folder(data_dir, request), out_dir)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the parent's loader speaks for the data
+            _write(scan_parquet_folder(data_dir, request), out_dir)
     except NotApplicable:
         return 3
     except Exception:
