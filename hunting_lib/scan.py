@@ -177,11 +177,11 @@ def _in_window(present: list[str], request: ScanRequest, pl: Any) -> Any:
 
 def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
     """Both passes over a folder of parquet files; raises ``NotApplicable`` for anything else."""
-    import polars as pl
-
     files = find_table_files(data_dir)
     if PROCESS_TABLE not in files or any(p.suffix.lower() != ".parquet" for p in files.values()):
         raise NotApplicable("not a folder of parquet files")
+    import polars as pl  # after the cheap checks: a csv folder never pays for it
+
     lazy = {t: _lazy_table(files[t], t, pl) for t in TABLES if t in files}
 
     # Pass 1: the Task Scheduler's starts, counted per group; the groups that may be rare.
@@ -395,8 +395,11 @@ def load_for_hunt(data_dir: str | Path, params: HuntParams, columns: dict[str, l
             if scanned is None:
                 scanned = scan_parquet_folder(data_dir, request)
             return to_folder(scanned, data_dir, columns)
-        except Exception:  # NotApplicable, or a file polars rejects: the general loader reports it
+        except NotApplicable:
             pass
+        except Exception:  # a file polars rejects: the general loader reports what is wrong
+            if os.environ.get("HUNTING_LIB_DEBUG"):
+                raise
     return load_data_folder(data_dir, columns=columns, date_order=date_order)
 
 
