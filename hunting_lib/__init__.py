@@ -4,6 +4,7 @@ The published Sentinel / Defender XDR hunting query ``rare_sch_task_with_activit
 library. Data moves one way, one module per step, each a plain function over DataFrames:
 
     load        loader.load_data_folder      a data folder -> typed tables
+                scan.load_for_hunt           parquet: only the rows one hunt can use (the CLI's)
     rarity      rarity.scheduled_task_starts the Task Scheduler's children (seed steps 1-3)
                 rarity.find_rare_tasks       the rare (FileName, CommandLine, FolderPath) groups
     correlate   correlate.task_activity_rows what those processes did, in seven tables
