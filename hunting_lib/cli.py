@@ -40,7 +40,17 @@ def _add_hunt_options(parser: argparse.ArgumentParser, data_required: bool) -> N
     parser.add_argument("--max-devices", type=_positive_int, default=None,
                         help="also keep groups seen on at most N devices, whatever their count")
     parser.add_argument("--exclusions", default=None, metavar="PATH|none",
-                        help="exclusions YAML (default: the shipped file); none for the published query")
+                        help="exclusions YAML (default: the shipped file); none: no exclusion rules and "
+                             "no known-task catalogue")
+    parser.add_argument("--known-tasks", default=None, metavar="PATH|none",
+                        help="known-task catalogue YAML (default: the shipped file); none for no catalogue")
+    parser.add_argument("--scope", choices=["published", "extended"], default=None,
+                        help="published: the Schedule service's children the published query keeps; "
+                             "extended (default): also taskeng.exe, the grouped svchost, System32 "
+                             "LOLBins and user-writable folders, and task hosts that fire a tripwire")
+    parser.add_argument("--published", action="store_true",
+                        help="the published query exactly: published scope, no exclusions, no "
+                             "catalogue, seed match")
     parser.add_argument("--match", choices=["seed", "process"], default="seed",
                         help="seed: the published string match; process: process identity")
     parser.add_argument("--date-order", choices=["auto", "dmy", "mdy"], default="auto",
@@ -85,6 +95,22 @@ def _params(args: argparse.Namespace):
         options["threshold"] = args.threshold
     if args.exclusions is not None:
         options["exclusions"] = args.exclusions
+        if str(args.exclusions).lower() == "none":
+            options["known_tasks"] = None  # the contract: no rules and no catalogue
+    if args.known_tasks is not None:
+        options["known_tasks"] = args.known_tasks
+    if args.scope is not None:
+        options["scope"] = args.scope
+    if args.published:
+        clashes = [name for name, given in (("--exclusions", args.exclusions), ("--known-tasks", args.known_tasks),
+                                            ("--scope", args.scope)) if given is not None]
+        if args.match != "seed":
+            clashes.append("--match process")
+        if clashes:
+            raise BadInputError(f"--published is the published query exactly; it cannot be combined with "
+                                f"{', '.join(clashes)}")
+        return HuntParams.published(start=args.start, end=args.end, max_devices=args.max_devices,
+                                    **({"threshold": args.threshold} if args.threshold is not None else {}))
     return HuntParams(**options)
 
 
@@ -103,7 +129,9 @@ def _early_scan(args: argparse.Namespace):
 
     seed = seed_literals()
     threshold = seed.threshold if args.threshold is None else args.threshold
-    return start_scan(args.data_dir, ScanRequest(threshold, args.max_devices, (seed.parent_command_line,)))
+    scope = "published" if args.published else (args.scope or "extended")
+    return start_scan(args.data_dir, ScanRequest(threshold, args.max_devices, (seed.parent_command_line,),
+                                                 scope=scope))
 
 
 def _cmd_hunt(args: argparse.Namespace) -> int:

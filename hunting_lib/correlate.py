@@ -51,6 +51,8 @@ ACTIVITY_COLUMNS: list[str] = ACTIVITY_KEYS + [
     "LogonType",
     "AdditionalFields",
     "ReportId",
+    # The signature state Defender records for the initiating process (triage's unsigned test).
+    "InitiatingProcessSignatureStatus",
 ]
 
 #: The seed's three ``make_set`` lists: output name and source column.
@@ -235,6 +237,38 @@ def process_activity_rows(
         if not matched.empty:
             pieces.append(matched.assign(Table=table))
     return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
+
+
+def attribute_rows(activity_rows: pd.DataFrame, rare_tasks: pd.DataFrame) -> pd.DataFrame:
+    """Activity rows paired with the rare group (``TaskId``) whose process initiated them.
+
+    A row that carries a ``TaskId`` (process matching, or a System32 host brought in by a host
+    tripwire) keeps it. Any other row belongs to a group when its initiating process's
+    lower-cased name, command line and path equal the group's, all three together (the seed
+    matches the three independently; attribution needs the one group). A row can belong to two
+    groups that differ only by case; it then counts for both.
+    """
+    if activity_rows.empty or rare_tasks.empty:
+        return activity_rows.iloc[0:0].assign(TaskId=pd.Series(dtype="int64"))
+    rows = activity_rows
+    has_id = rows["TaskId"].notna() if "TaskId" in rows.columns else pd.Series(False, index=rows.index)
+    by_id = rows[has_id & rows.get("TaskId", pd.Series(dtype=object)).isin(rare_tasks["TaskId"])]
+    keys = ["_name", "_cmd", "_path"]
+    groups = pd.DataFrame({
+        "_task": rare_tasks["TaskId"].to_numpy(),
+        "_name": rare_tasks["FileName"].str.lower().to_numpy(),
+        "_cmd": rare_tasks["ProcessCommandLine"].str.lower().to_numpy(),
+        "_path": rare_tasks["FolderPath"].str.lower().to_numpy(),
+    })
+    rest = rows[~has_id]
+    by_string = rest.assign(
+        _name=rest["InitiatingProcessFileName"].str.lower(),
+        _cmd=rest["InitiatingProcessCommandLine"].str.lower(),
+        _path=rest["InitiatingProcessFolderPath"].str.lower(),
+    ).merge(groups, on=keys, how="inner").drop(columns=keys + (["TaskId"] if "TaskId" in rest else []))
+    by_string = by_string.rename(columns={"_task": "TaskId"})
+    out = pd.concat([by_id, by_string], ignore_index=True) if len(by_id) else by_string.reset_index(drop=True)
+    return out.astype({"TaskId": "int64"})
 
 
 def summarise_activity(rows: pd.DataFrame) -> pd.DataFrame:

@@ -19,13 +19,16 @@ Rule format (see ``config/exclusions.yaml``)::
         FolderPath: {startswith: 'C:\\Program Files\\Veeam\\'}
         AccountName: {equals: [system]}
 
-Fields: FileName, ProcessCommandLine, FolderPath, AccountName. Operators: equals, contains,
-startswith, endswith, regex (a search; anchor it with ^ and $). A list of values means any of them.
+Fields: FileName, ProcessCommandLine, Arguments (the command line without its program token, so a
+rule does not depend on how the program was spelt), FolderPath, AccountName. Operators: equals,
+not_equals (none of the values), contains, startswith, endswith, regex (a search; anchor it with
+^ and $). A list of values means any of them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -37,13 +40,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .command_line import arguments
 from .errors import BadInputError, DataWarning
 from .kql_ops import on_uniques
 from .schema import load_yaml
 
 DEFAULT_EXCLUSIONS = "config/exclusions.yaml"
-FIELDS: tuple[str, ...] = ("FileName", "ProcessCommandLine", "FolderPath", "AccountName")
-OPERATORS: tuple[str, ...] = ("equals", "contains", "startswith", "endswith", "regex")
+FIELDS: tuple[str, ...] = ("FileName", "ProcessCommandLine", "Arguments", "FolderPath", "AccountName")
+OPERATORS: tuple[str, ...] = ("equals", "not_equals", "contains", "startswith", "endswith", "regex")
 _RULE_KEYS = {"id", "enabled", "description", "reason", "owner", "expires", "case_sensitive", "when", "warning"}
 _REQUIRED = ("id", "description", "reason", "owner", "expires", "when")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -64,6 +68,8 @@ class Condition:
         wanted = self.values if self.case_sensitive else tuple(v.lower() for v in self.values)
         if self.operator == "equals":
             return np.asarray(texts.isin(wanted))
+        if self.operator == "not_equals":
+            return ~np.asarray(texts.isin(wanted))
         if self.operator == "regex":
             flags = 0 if self.case_sensitive else re.IGNORECASE
             pattern = re.compile("|".join(f"(?:{v})" for v in self.values), flags)
@@ -95,10 +101,32 @@ class ExclusionRule:
         """Rows of ``frame`` (task starts) that satisfy every condition of the rule."""
         mask = np.ones(len(frame), dtype=bool)
         for condition in self.conditions:
-            if condition.field not in frame.columns:
+            values = _field(frame, condition.field)
+            if values is None:
                 return np.zeros(len(frame), dtype=bool)
-            mask &= on_uniques(frame[condition.field], condition.evaluate)
+            mask &= on_uniques(values, condition.evaluate)
         return mask
+
+
+def _field(frame: pd.DataFrame, name: str) -> pd.Series | None:
+    """A rule field's values: a column, or ``Arguments`` (the command line without its program)."""
+    if name in frame.columns:
+        return frame[name]
+    if name == "Arguments" and "ProcessCommandLine" in frame.columns:
+        return arguments(frame["ProcessCommandLine"])
+    return None
+
+
+def _today() -> dt.date:
+    """Today's date in UTC, for rule expiry; ``HUNTING_LIB_TODAY`` (YYYY-MM-DD) pins it, so that a
+    report, a training run or a test gives the same answer next year."""
+    pinned = os.environ.get("HUNTING_LIB_TODAY", "").strip()
+    if pinned:
+        try:
+            return dt.date.fromisoformat(pinned)
+        except ValueError:
+            raise BadInputError(f"HUNTING_LIB_TODAY={pinned!r} is not a date (YYYY-MM-DD)") from None
+    return dt.datetime.now(dt.timezone.utc).date()
 
 
 def _fail(source: str, rule: str, field: str, problem: str) -> BadInputError:
@@ -211,7 +239,7 @@ def load_exclusions(
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInputError(f"{file}: cannot read the exclusions file ({exc.__class__.__name__})") from None
         source = str(file)
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or _today()
     rules = []
     for rule in parse_exclusions(text, source):
         if not rule.enabled:

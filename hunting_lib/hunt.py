@@ -12,13 +12,15 @@ from typing import Any, Mapping, Union
 
 import pandas as pd
 
-from .correlate import ACTIVITY_COLUMNS, process_activity_rows, summarise_activity, task_activity_rows
-from .exclusions import load_exclusions
+from .correlate import (ACTIVITY_COLUMNS, process_activity_rows, stack_newest_first, summarise_activity,
+                        task_activity_rows)
+from .fleet import FleetContext, fleet_context
 from .loader import DataFolder, ensure_columns, load_data_folder
 from .params import HuntParams
-from .rarity import TASK_START_COLUMNS, find_rare_tasks, scheduled_task_starts
+from .rarity import TASK_START_COLUMNS, find_rare_tasks
 from .schema import PROCESS_TABLE, TABLES
-from .triage import exclusion_summary, rank, score, suppress
+from .scope import annotate_scope, host_tripwire_starts, scoped_task_starts, with_host_groups
+from .triage import triage
 
 #: What ``run_hunt`` accepts: a data folder's path, a loaded folder, or DataFrames by table name.
 HuntSource = Union[str, Path, DataFolder, Mapping[str, pd.DataFrame], Any]
@@ -30,7 +32,7 @@ class HuntResult:
 
     - ``rare_tasks``: one row per rare (FileName, ProcessCommandLine, FolderPath) group.
     - ``activity``: the seed's final summary, one row per initiating process.
-    - ``task_starts``: the Task Scheduler starts that steps 1-3 kept (rare or not), for pivots.
+    - ``task_starts``: the Task Scheduler starts in scope (rare or not), for pivots.
     - ``activity_rows``: the matched events themselves, newest first, for timelines.
     - ``exclusions``: per exclusion rule in force, the tasks, runs and events it suppressed.
     """
@@ -42,6 +44,8 @@ class HuntResult:
     activity_rows: pd.DataFrame
     exclusions: pd.DataFrame
     sources: dict[str, str] = field(default_factory=dict)
+    #: The fleet's baseline the tripwires compared each group with (devices, prevalence).
+    fleet: FleetContext = field(default_factory=FleetContext, repr=False)
     #: Where the pivots read more data: the loaded tables (local) or the remote source.
     data: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
     remote: Any = field(default=None, repr=False)
@@ -49,7 +53,8 @@ class HuntResult:
     @property
     def parameters(self) -> dict[str, Any]:
         rules = self.exclusions.to_dict(orient="records")
-        return {**self.params.as_dict(), "exclusion_rules": rules}
+        return {**self.params.as_dict(), "exclusion_rules": rules,
+                "fleet_devices": self.fleet.devices, "aggregated_reports": self.fleet.aggregated_reports}
 
     @property
     def findings(self) -> pd.DataFrame:
@@ -99,21 +104,40 @@ def run_hunt(source: HuntSource, params: HuntParams | None = None, indicators: b
 
         return remote_hunt(source, params, indicators)
     params = params or HuntParams()
-    rules = load_exclusions(params.exclusions)
     tables, sources = _tables(source)
-    # rarity: the seed's steps 1-4
-    task_starts = scheduled_task_starts(tables[PROCESS_TABLE], params)
+    # rarity: the seed's steps 1-4, over the launches in scope
+    scoped = scoped_task_starts(tables[PROCESS_TABLE], params)
+    task_starts = scoped.in_scope
     rare_tasks = find_rare_tasks(task_starts, params)
+    flagged = host_tripwire_starts(tables, scoped.system32_hosts, params)
+    rare_tasks, task_starts = with_host_groups(rare_tasks, task_starts, flagged, params)
+    rare_tasks = annotate_scope(rare_tasks, task_starts)
     # correlate: the seed's step 5
-    if params.match == "process":
-        activity_rows = process_activity_rows(tables, task_starts, rare_tasks, params)
-    else:
-        activity_rows = task_activity_rows(tables, rare_tasks, params)
+    activity_rows = correlate(tables, task_starts, rare_tasks, params)
     activity = summarise_activity(activity_rows)
-    # triage: suppression, scoring and ranking (none of it changes which groups are rare)
-    rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows, indicators=indicators))
-    exclusions = exclusion_summary(rare_tasks, activity_rows, rules)
+    # triage: suppression, known tasks, scoring, tripwires and ranking (none of it changes which
+    # groups are rare)
+    fleet = getattr(source, "fleet", None) or fleet_context(tables, scoped.in_scope, activity_rows, params)
+    rare_tasks, exclusions = triage(rare_tasks, task_starts, activity_rows, params, fleet, indicators=indicators)
     # Pivots read the loaded tables; a folder loaded for this hunt alone holds too few rows for them.
     complete = not isinstance(source, DataFolder) or source.complete
     return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources,
-                      data=tables if complete else None)
+                      fleet=fleet, data=tables if complete else None)
+
+
+def correlate(tables: dict[str, pd.DataFrame], task_starts: pd.DataFrame, rare_tasks: pd.DataFrame,
+              params: HuntParams) -> pd.DataFrame:
+    """Step 5: the rare groups' activity rows, by the chosen match mode.
+
+    Groups a host tripwire brought in (``RareBy == "tripwire"``) are always matched by process
+    identity: their program (taskhostw.exe, say) runs all over the fleet, and only the flagged
+    processes belong to the finding.
+    """
+    if params.match == "process":
+        return process_activity_rows(tables, task_starts, rare_tasks, params)
+    by_host = rare_tasks["RareBy"].eq("tripwire")
+    rows = task_activity_rows(tables, rare_tasks[~by_host], params)
+    if not by_host.any():
+        return rows
+    host_rows = process_activity_rows(tables, task_starts, rare_tasks[by_host], params)
+    return stack_newest_first([rows, host_rows], list(dict.fromkeys(list(rows.columns) + list(host_rows.columns))))

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 from functools import lru_cache
 from typing import Iterable
 
 import pandas as pd
+
+from .addresses import ip_kind  # noqa: F401 (part of this module's API)
 
 # A run of base64 long enough to hold a command; checked before importing msticpy at all.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")
@@ -161,15 +162,6 @@ def _is_file_name(domain: str, source: str) -> bool:
         if after and (after.isalnum() or after == "_"):
             return True
     return False
-
-
-def ip_kind(value: str) -> str:
-    """``public``, ``private`` (RFC 1918, loopback, link-local, ...) or ``invalid``."""
-    try:
-        address = ipaddress.ip_address(value.strip("[]"))
-    except ValueError:
-        return "invalid"
-    return "public" if address.is_global else "private"
 
 
 def extract_indicators(texts: Iterable[str]) -> pd.DataFrame:

@@ -85,8 +85,9 @@ def kql_datetime(value: pd.Timestamp) -> str:
 def _condition_kql(condition: Condition) -> str:
     field = condition.field
     values = condition.values
-    if condition.operator == "equals":
+    if condition.operator in ("equals", "not_equals"):
         operator = "in" if condition.case_sensitive else "in~"
+        operator = operator if condition.operator == "equals" else "!" + operator
         return f"{field} {operator} {kql_string_list(values)}"
     if condition.operator == "regex":
         flags = "" if condition.case_sensitive else "(?i)"
@@ -164,10 +165,20 @@ def _rare_filter(params: HuntParams) -> str:
     return test
 
 
-def render_rare_tasks_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (), target: str | Dialect = "defender") -> str:
+def render_rare_tasks_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (), target: str | Dialect = "defender",
+                          catalogue: tuple = ()) -> str:
     """A query returning the rare groups: FileName, ProcessCommandLine, FolderPath, count_,
-    DeviceCount, FirstSeen, LastSeen and SuppressedBy ("" when no rule covers every run)."""
+    DeviceCount, FirstSeen, LastSeen, RareBy and SuppressedBy: the first rule that covers every
+    run, else ``known:<task>`` when every run matches the known-task catalogue, else "".
+
+    Tripwires, which keep a group a finding whatever matched it, need the group's activity and
+    the fleet's baseline; the kit applies them to this result (``remote_hunt``), so here
+    SuppressedBy is what *would* suppress the group.
+    """
     rules = list(rules)
+    if params.scope == "extended" or catalogue:
+        return _render_scoped_rare_tasks(params, rules, dialect(target) if isinstance(target, str) else target,
+                                         catalogue)
     target = dialect(target) if isinstance(target, str) else target
     suppressed = ""
     if rules:
@@ -199,8 +210,13 @@ def render_hunt_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (), tar
 
     Its result is the published query's activity summary. Exclusions do not change it (they
     only mark rare groups, see ``render_rare_tasks_kql``), so they are not part of this query.
+    In the extended scope (the default) the query starts from the launches in scope
+    (``kql_scope.scope_lets``) and adds the events of the System32 task hosts a host tripwire
+    brought in, matched by process.
     """
     target = dialect(target) if isinstance(target, str) else target
+    if params.scope == "extended":
+        return _render_scoped_hunt(params, target)
     seed = seed_literals()
     text = seed_kql().rstrip("\n")
     text = _replace_once(text, "materialize(\nDeviceProcessEvents\n",
@@ -321,4 +337,92 @@ def render_device_network_kql(params: HuntParams, device: str, target: str | Dia
         + target.tables["DeviceNetworkEvents"] + _window(params, target.time_column)
         + f"\n| where DeviceName == {kql_string(device)}"
         + "\n| sort by Timestamp desc"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The extended scope: every query starts from ``kql_scope.scope_lets``
+
+
+def _rare_groups_lets(params: HuntParams) -> str:
+    """``RareGroups`` (the rare groups in scope) and ``HostGroups`` (the flagged System32 launches
+    of programs with no launch in scope), with ``RareBy``."""
+    devices = (f" or DeviceCount <= {int(params.max_devices)}" if params.max_devices is not None else "")
+    by_devices = (f"DeviceCount <= {int(params.max_devices)}" if params.max_devices is not None else "false")
+    return (
+        "let RareGroups = materialize(InScope\n"
+        "| summarize count_ = sum(Events), DeviceCount = array_length(make_set(DeviceName)) "
+        "by FileName, ProcessCommandLine, FolderPath\n"
+        f"| where count_ < {int(params.threshold)}{devices}\n"
+        f"| extend RareBy = case(count_ < {int(params.threshold)} and {by_devices}, \"count,devices\", "
+        f"count_ < {int(params.threshold)}, \"count\", \"devices\"));\n"
+        "let HostLaunches = materialize(FlaggedLaunches | join kind=leftanti (InScope) on FileName, ProcessCommandLine, "
+        "FolderPath);\n"
+    )
+
+
+def _scoped_lets(params: HuntParams, target: Dialect) -> str:
+    from .kql_scope import scope_lets
+
+    return _parameters(params, []) + scope_lets(params, target)
+
+
+def _render_scoped_hunt(params: HuntParams, target: Dialect) -> str:
+    union = "union " + ",".join(target.tables[t] for t in TABLES) + _window(params, target.time_column)
+    return (
+        _scoped_lets(params, target) + _rare_groups_lets(params)
+        + "let Names = RareGroups | distinct Value = tolower(FileName);\n"
+        "let CommandLines = RareGroups | distinct Value = tolower(ProcessCommandLine);\n"
+        "let FolderPaths = RareGroups | distinct Value = tolower(FolderPath);\n"
+        f"let SeedRows = {union}\n"
+        "| where tolower(InitiatingProcessFileName) in (Names)\n"
+        "    and tolower(InitiatingProcessCommandLine) in (CommandLines)\n"
+        "    and tolower(InitiatingProcessFolderPath) in (FolderPaths);\n"
+        # The flagged processes' own events: device, process id and creation time (see
+        # correlate.resolve_initiating_process for the one-minute tolerance).
+        f"let HostRows = {union}\n"
+        "| join kind=inner (HostLaunches | project DeviceName, InitiatingProcessId = ProcessId, Started = Created)\n"
+        "    on DeviceName, InitiatingProcessId\n"
+        "| where (isnotnull(InitiatingProcessCreationTime) and Started between "
+        "((InitiatingProcessCreationTime - 1s) .. (InitiatingProcessCreationTime + 60s)))\n"
+        "    or (isnull(InitiatingProcessCreationTime) and Started <= Timestamp);\n"
+        "union SeedRows, HostRows\n"
+        "| sort by Timestamp desc\n"
+        "| summarize Actions = make_set(ActionType), FileNames = make_set(FileName), RemoteIPs = make_set(RemoteIP) "
+        "by InitiatingProcessFileName, InitiatingProcessId, InitiatingProcessCommandLine, "
+        "InitiatingProcessCreationTime, DeviceName"
+    )
+
+
+def _render_scoped_rare_tasks(params: HuntParams, rules: list[ExclusionRule], target: Dialect, catalogue: tuple) -> str:
+    from .kql_scope import known_rank_kql, launch_shape_lets
+
+    ranks = ("| extend SuppressedRank = " + _rule_rank(rules) + "\n"
+             + "| extend KnownRank = " + known_rank_kql(catalogue) + "\n")
+    names = ", ".join(kql_string(r.id) for r in rules)
+    tasks = ", ".join(kql_string(e.task) for e in catalogue)
+    summary = ("| summarize count_ = sum(Events), DeviceCount = array_length(make_set(DeviceName)),\n"
+               "    FirstSeen = min(Timestamp), LastSeen = max(Timestamp),\n"
+               "    Unsuppressed = countif(SuppressedRank == 0), FirstRule = min(iff(SuppressedRank == 0, 1000000, "
+               "SuppressedRank)),\n"
+               "    Unknown = countif(KnownRank == 0), FirstKnown = min(iff(KnownRank == 0, 1000000, KnownRank))\n"
+               "    by FileName, ProcessCommandLine, FolderPath\n")
+    devices = (f" or DeviceCount <= {int(params.max_devices)}" if params.max_devices is not None else "")
+    by_devices = (f"DeviceCount <= {int(params.max_devices)}" if params.max_devices is not None else "false")
+    threshold = int(params.threshold)
+    shaped = launch_shape_lets() + ranks + summary
+    return (
+        _scoped_lets(params, target)
+        + f"let RuleIds = dynamic([{names}]);\n"
+        + f"let KnownTasks = dynamic([{tasks}]);\n"
+        + "union\n"
+        + f"    (InScope\n{shaped}"
+        + f"     | where count_ < {threshold}{devices}\n"
+        + f"     | extend RareBy = case(count_ < {threshold} and {by_devices}, \"count,devices\", count_ < {threshold}, "
+        + "\"count\", \"devices\")),\n"
+        + f"    (FlaggedLaunches | join kind=leftanti (InScope) on FileName, ProcessCommandLine, FolderPath\n{shaped}"
+        + "     | extend RareBy = \"tripwire\")\n"
+        + "| extend SuppressedBy = case(Unsuppressed == 0, tostring(RuleIds[FirstRule - 1]),\n"
+        + "    Unknown == 0, strcat(\"known:\", tostring(KnownTasks[FirstKnown - 1])), \"\")\n"
+        + "| project-away Unsuppressed, FirstRule, Unknown, FirstKnown"
     )

@@ -29,7 +29,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,8 @@ class DataFolder:
     files: dict[str, Path] = field(default_factory=dict)
     #: False when only the rows one hunt can use were read (``scan.load_for_hunt``).
     complete: bool = True
+    #: The fleet's baseline, when the scan computed it from rows it did not keep (else None).
+    fleet: Any = None
 
     def __getitem__(self, table: str) -> pd.DataFrame:
         return self.tables[table]

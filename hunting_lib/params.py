@@ -1,8 +1,9 @@
 """``HuntParams``: every knob of one hunt, in one immutable object.
 
-The defaults reproduce the published query: its threshold, its exact parent command line and its
-string-keyed correlation. Anything else is an explicit choice that is recorded in the output's
-``parameters`` so that a report always says how it was produced.
+The defaults keep the published query's threshold, parent command line and string-keyed
+correlation, and add what a fleet needs: the extended scope, the exclusion rules and the
+known-task catalogue. ``HuntParams.published()`` is the published query exactly. Every choice is
+recorded in the output's ``parameters`` so that a report always says how it was produced.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from .query import seed_literals
 
 MatchMode = Literal["seed", "process"]
 MATCH_MODES: tuple[str, ...] = ("seed", "process")
+Scope = Literal["published", "extended"]
+SCOPES: tuple[str, ...] = ("published", "extended")
+#: The shipped known-task catalogue (``config/known_tasks.yaml``).
+DEFAULT_KNOWN_TASKS = "config/known_tasks.yaml"
 
 
 def parse_time(value: str | pd.Timestamp | None, name: str) -> pd.Timestamp | None:
@@ -49,6 +54,15 @@ class HuntParams:
       none. Exclusions mark rare groups as suppressed; they never change which groups are rare.
     - ``match``: ``seed`` correlates activity by lower-cased strings as the published query does;
       ``process`` keys it on process identity.
+    - ``scope``: ``published`` looks at the children of the Schedule svchost that the published
+      query keeps; ``extended`` (the default) also at the launch paths it cannot see
+      (``config/scope.yaml``), and counts Defender's aggregated process reports as the events
+      they stand for.
+    - ``known_tasks``: the known-task catalogue (the shipped one by default), or None / "none".
+      A rare group whose every run matches an entry is suppressed as ``known:<task path>``.
+
+    ``HuntParams.published()`` is the published query exactly: published scope, no exclusions,
+    no catalogue, seed match.
     """
 
     start: pd.Timestamp | None = None
@@ -60,6 +74,13 @@ class HuntParams:
     )
     match: MatchMode = "seed"
     exclusions: str | None = DEFAULT_EXCLUSIONS
+    scope: Scope = "extended"
+    known_tasks: str | None = DEFAULT_KNOWN_TASKS
+
+    @classmethod
+    def published(cls, **options: Any) -> "HuntParams":
+        """The published query exactly (``--published``); ``options`` may set the window."""
+        return cls(**{"scope": "published", "exclusions": None, "known_tasks": None, "match": "seed", **options})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", parse_time(self.start, "start"))
@@ -81,13 +102,17 @@ class HuntParams:
             raise BadInputError(f"start {self.start.isoformat()} is after end {self.end.isoformat()}")
         if self.match not in MATCH_MODES:
             raise BadInputError(f"match: {self.match!r} is not one of {', '.join(MATCH_MODES)}")
+        if self.scope not in SCOPES:
+            raise BadInputError(f"scope: {self.scope!r} is not one of {', '.join(SCOPES)}")
         if not self.parent_command_lines:
             raise BadInputError("parent_command_lines: at least one command line is needed")
         object.__setattr__(self, "parent_command_lines", tuple(self.parent_command_lines))
-        if self.exclusions is not None and str(self.exclusions).lower() == "none":
-            object.__setattr__(self, "exclusions", None)
-        elif self.exclusions is not None:
-            object.__setattr__(self, "exclusions", str(self.exclusions))
+        for name in ("exclusions", "known_tasks"):
+            value = getattr(self, name)
+            if value is not None and str(value).lower() == "none":
+                object.__setattr__(self, name, None)
+            elif value is not None:
+                object.__setattr__(self, name, str(value))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready parameters, for the output's ``parameters`` key."""

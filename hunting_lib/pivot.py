@@ -26,7 +26,7 @@ import pandas as pd
 
 from .correlate import ACTIVITY_COLUMNS, process_activity_rows
 from .hunt import HuntResult
-from .indicators import ip_kind
+from .addresses import ip_kind
 from .loader import ensure_columns
 from .output import plot_safe
 from .rarity import GROUP_KEYS

@@ -33,9 +33,10 @@ from matplotlib.colors import LogNorm, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from .correlate import attribute_rows
 from .hunt import HuntResult
 from .rarity import GROUP_KEYS
-from .triage import ScoringConfig, default_scoring
+from .scoring import ScoringConfig, default_scoring
 
 __all__ = [
     "action_counts",
@@ -604,29 +605,8 @@ def runs_vs_devices(result: HuntResult) -> Figure:
 
 
 def attribute_activity(activity_rows: pd.DataFrame, rare_tasks: pd.DataFrame) -> pd.DataFrame:
-    """Activity rows paired with the rare group (``TaskId``) whose process initiated them.
-
-    By ``TaskId`` when the rows carry it (process matching); otherwise the initiating process's
-    lower-cased (name, command line, path) must equal the group's, all three together. A row can
-    belong to two groups that differ only by case; it then counts for both, as in triage.
-    """
-    if activity_rows.empty or rare_tasks.empty:
-        return activity_rows.iloc[0:0].assign(TaskId=pd.Series(dtype="int64"))
-    if "TaskId" in activity_rows.columns:
-        return activity_rows[activity_rows["TaskId"].isin(rare_tasks["TaskId"])]
-    keys = ["_name", "_cmd", "_path"]
-    groups = pd.DataFrame({
-        "TaskId": rare_tasks["TaskId"].to_numpy(),
-        "_name": rare_tasks["FileName"].str.lower().to_numpy(),
-        "_cmd": rare_tasks["ProcessCommandLine"].str.lower().to_numpy(),
-        "_path": rare_tasks["FolderPath"].str.lower().to_numpy(),
-    })
-    rows = activity_rows.assign(
-        _name=activity_rows["InitiatingProcessFileName"].str.lower(),
-        _cmd=activity_rows["InitiatingProcessCommandLine"].str.lower(),
-        _path=activity_rows["InitiatingProcessFolderPath"].str.lower(),
-    )
-    return rows.merge(groups, on=keys, how="inner").drop(columns=keys)
+    """Activity rows paired with their rare group's ``TaskId`` (``correlate.attribute_rows``)."""
+    return attribute_rows(activity_rows, rare_tasks)
 
 
 def action_counts(result: HuntResult, top_n: int = 15) -> pd.DataFrame:

@@ -45,6 +45,11 @@ TASK_START_COLUMNS: list[str] = [
     "InitiatingProcessParentFileName",
     "InitiatingProcessParentCreationTime",
     "ReportId",
+    # For the extended scope and triage: aggregated reports, the binary's hash and original name.
+    "ActionType",
+    "AdditionalFields",
+    "SHA1",
+    "ProcessVersionInfoOriginalFileName",
 ]
 
 
@@ -107,14 +112,16 @@ def _finish(rare: pd.DataFrame) -> pd.DataFrame:
 def find_rare_tasks(task_starts: pd.DataFrame, params: HuntParams) -> pd.DataFrame:
     """Step 4: the (FileName, ProcessCommandLine, FolderPath) groups that are rare.
 
-    ``Count`` is the seed's ``count_``. A group is kept when ``Count < threshold`` or, with
+    ``Count`` is the seed's ``count_``: the group's rows, or, when the starts carry ``Events``
+    (the extended scope), the launches they stand for. A group is kept when ``Count < threshold`` or, with
     ``max_devices``, when it ran on at most that many devices. ``RareBy`` says which test kept it.
     The result also carries each group's prevalence: devices, accounts, first and last run, and a
     ``TaskId`` that identifies the group in activity rows and pivots.
     """
     grouped = task_starts.groupby(GROUP_KEYS, sort=False, dropna=False, observed=True)
+    count = ("Events", "sum") if "Events" in task_starts.columns else ("Timestamp", "size")
     stats = grouped.agg(
-        Count=("Timestamp", "size"),
+        Count=count,
         DeviceCount=("DeviceName", "nunique"),
         FirstSeen=("Timestamp", "min"),
         LastSeen=("Timestamp", "max"),

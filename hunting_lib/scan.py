@@ -46,13 +46,15 @@ import sys
 import tempfile
 import threading
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .addresses import ip_kind
 from .files import find_table_files, normalise_column_name
 from .query import seed_literals
 from .schema import PROCESS_TABLE, TABLES, column_type, required_columns
+from .settings import default_paths, default_scope
 
 if TYPE_CHECKING:
     from .loader import DataFolder
@@ -77,12 +79,13 @@ class ScanRequest:
     parent_command_lines: tuple[str, ...]
     start_ns: int | None = None  # the window, nanoseconds since the epoch (UTC), inclusive
     end_ns: int | None = None
+    scope: str = "extended"
 
     @classmethod
     def from_params(cls, params: HuntParams) -> ScanRequest:
         return cls(params.threshold, params.max_devices, tuple(params.parent_command_lines),
                    None if params.start is None else params.start.value,
-                   None if params.end is None else params.end.value)
+                   None if params.end is None else params.end.value, params.scope)
 
 
 @dataclass
@@ -94,9 +97,13 @@ class ScanResult:
 
     files: dict[str, Path]
     rows: dict[str, Any]
+    #: The fleet's baseline (``fleet.FleetContext``) as plain values: devices, task_devices,
+    #: ip_devices, aggregated_reports.
+    fleet: dict[str, Any] = field(default_factory=dict)
 
     def as_arrow(self) -> ScanResult:
-        return ScanResult(self.files, {t: r if _is_arrow(r) else r.to_arrow() for t, r in self.rows.items()})
+        return ScanResult(self.files, {t: r if _is_arrow(r) else r.to_arrow() for t, r in self.rows.items()},
+                          self.fleet)
 
 
 def _is_arrow(rows: Any) -> bool:
@@ -175,69 +182,240 @@ def _in_window(present: list[str], request: ScanRequest, pl: Any) -> Any:
     return condition
 
 
-def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
-    """Both passes over a folder of parquet files; raises ``NotApplicable`` for anything else."""
-    files = find_table_files(data_dir)
-    if PROCESS_TABLE not in files or any(p.suffix.lower() != ".parquet" for p in files.values()):
-        raise NotApplicable("not a folder of parquet files")
-    import polars as pl  # after the cheap checks: a csv folder never pays for it
+def _lower(present: list[str], column: str, pl: Any) -> Any:
+    return _text(present, column, pl).str.to_lowercase()
 
-    lazy = {t: _lazy_table(files[t], t, pl) for t in TABLES if t in files}
 
-    # Pass 1: the Task Scheduler's starts, counted per group; the groups that may be rare.
-    processes, present = lazy[PROCESS_TABLE]
+def _starts_with_any(present: list[str], column: str, prefixes: tuple[str, ...], pl: Any) -> Any:
+    """A superset of "the lower-cased column starts with one of ``prefixes``" (non-ASCII kept)."""
+    values = _text(present, column, pl)
+    test = pl.lit(False)
+    for prefix in prefixes:
+        test |= values.str.to_lowercase().str.starts_with(prefix)
+    return test | _non_ascii(values)
+
+
+def _published_keep(present: list[str], pl: Any) -> Any:
+    """Steps 2-3 of the seed on the group keys, so whole groups stay or go (non-ASCII strings stay)."""
     seed = seed_literals()
-    started_by_scheduler = (
-        _equals_any(present, "InitiatingProcessFileName", [seed.parent_file_name], pl)
-        & _equals_any(present, "InitiatingProcessCommandLine", list(request.parent_command_lines), pl)
-        & _in_window(present, request, pl)
-    )
-    # Steps 2-3 on the group keys, so whole groups stay or go (non-ASCII strings stay).
     prefix = seed.system_folder_prefix.lower()
     not_scanner = _where(present, "FileName", lambda v: v != seed.excluded_file_name,
                          seed.excluded_file_name != "", pl)
     outside_system32 = _where(present, "FolderPath",
                               lambda v: ~v.str.to_lowercase().str.starts_with(prefix) | _non_ascii(v), prefix != "", pl)
     is_shell = _lower_in(present, "FileName", {shell.lower() for shell in seed.shells}, pl)
-    groups = (
-        processes.filter(started_by_scheduler)
-        .filter(not_scanner & (outside_system32 | is_shell))
-        .select([_text(present, c, pl).alias(c) for c in _GROUP + ["DeviceName"]])
-        .group_by(_GROUP)
-        .agg(pl.len().alias("Count"), pl.col("DeviceName").n_unique().alias("DeviceCount"))
-    )
+    return not_scanner & (outside_system32 | is_shell)
+
+
+def _extended_keep(present: list[str], pl: Any) -> Any:
+    """``scope.scoped_task_starts``'s in-scope tests, exact for ASCII strings (others stay), so
+    the fleet baseline counts exactly the launches in scope."""
+    config, paths = default_scope(), default_paths()
+    name = _lower(present, "FileName", pl)
+    headless = (name == "conhost.exe") & _lower(present, "ProcessCommandLine", pl).str.contains(
+        config.headless_conhost, literal=True)
+    folder = _text(present, "FolderPath", pl)
+    at_home = pl.lit(False)
+    for home in config.scanner_homes:
+        at_home |= folder.str.to_lowercase().str.starts_with(home)
+    scanner_away = (name == "mpcmdrun.exe") & (~at_home | _non_ascii(folder))
+    return (_published_keep(present, pl) | _lower_in(present, "FileName", set(config.system32_lolbins), pl)
+            | headless | scanner_away | _starts_with_any(present, "FolderPath", paths.user_writable_system32, pl))
+
+
+def _host_lines(processes: Any, present: list[str], request: ScanRequest, pl: Any) -> dict[str, Any]:
+    """Pass 0 (extended scope): the task hosts' exact (name, command line) pairs and the devices
+    where the Schedule service runs in its own host (the grouped host's guard)."""
+    config = default_scope()
+    parents = (processes.filter(_lower_in(present, "InitiatingProcessFileName", set(config.host_names), pl)
+                                & _in_window(present, request, pl))
+               .select([_text(present, c, pl).alias(c) for c in
+                        ("DeviceName", "InitiatingProcessFileName", "InitiatingProcessCommandLine")])
+               .unique().collect())
+    by_host: dict[str, set] = {}
+    guard: dict[str, set] = {}
+    for device, name, line in parents.iter_rows():
+        host = config.host_of(name, line)
+        if host is not None:
+            by_host.setdefault(host, set()).add((name, line))
+            guard.setdefault(host, set()).add(device)
+    return {"pairs": by_host, "devices": guard}
+
+
+def _launched_by(present: list[str], hosts: dict[str, Any], pl: Any) -> Any:
+    """Rows whose parent is one of the task hosts found by ``_host_lines``, with its guards."""
+    config = default_scope()
+    test = pl.lit(False)
+    for host in config.hosts:
+        pairs = hosts["pairs"].get(host.id)
+        if not pairs:
+            continue
+        names = sorted({n for n, _ in pairs})
+        lines = sorted({line for _, line in pairs})
+        mine = (_equals_any(present, "InitiatingProcessFileName", names, pl)
+                & _equals_any(present, "InitiatingProcessCommandLine", lines, pl))
+        if host.not_children:
+            mine &= ~(_lower(present, "FileName", pl).is_in(sorted(host.not_children)))
+        if host.not_on_devices_with:
+            guarded = sorted(hosts["devices"].get(host.not_on_devices_with, set()))
+            mine &= ~_text(present, "DeviceName", pl).is_in(guarded)
+        test |= mine
+    return test
+
+
+def _normalised(expression: Any) -> Any:
+    """``paths.normalise_path`` in polars: user profile, GUIDs and version numbers made generic."""
+    return (expression.str.to_lowercase()
+            .str.replace_all(r"([a-z]:\\users\\)[^\\]+", "${1}*")
+            .str.replace_all(r"\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?", "{guid}")
+            .str.replace_all(r"\d+(?:[._-]\d+)+", "#"))
+
+
+def _fleet_plans(launches: Any, present: list[str], pl: Any) -> list[Any]:
+    """Plans for the fleet's baseline over the in-scope launches: devices, devices per
+    normalised group key, aggregated reports (``fleet.FleetContext``)."""
+    keyed = launches.select([_text(present, c, pl).alias(c) for c in _GROUP + ["DeviceName", "ActionType"]])
+    devices = keyed.select(pl.col("DeviceName").n_unique().alias("devices"),
+                           (pl.col("ActionType") == "ProcessCreatedAggregatedReport").sum().alias("aggregated"))
+    per_group = keyed.group_by(_GROUP).agg(pl.col("DeviceName").unique())
+    per_key = (per_group.with_columns(
+        (_normalised(pl.col("FileName")) + "|" + _normalised(pl.col("ProcessCommandLine")) + "|"
+         + _normalised(pl.col("FolderPath"))).alias("key"))
+        .explode("DeviceName").group_by("key").agg(pl.col("DeviceName").n_unique().alias("n")))
+    return [devices, per_key]
+
+
+def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
+    """The passes over a folder of parquet files; raises ``NotApplicable`` for anything else."""
+    files = find_table_files(data_dir)
+    if PROCESS_TABLE not in files or any(p.suffix.lower() != ".parquet" for p in files.values()):
+        raise NotApplicable("not a folder of parquet files")
+    import polars as pl  # after the cheap checks: a csv folder never pays for it
+
+    lazy = {t: _lazy_table(files[t], t, pl) for t in TABLES if t in files}
+    processes, present = lazy[PROCESS_TABLE]
+    extended = request.scope == "extended"
+
+    # Pass 0 (extended): which parents are task hosts; pass 1: the launches in scope, counted per
+    # group, the groups that may be rare, and the fleet's baseline.
+    if extended:
+        hosts = _host_lines(processes, present, request, pl)
+        launched = _launched_by(present, hosts, pl) & _in_window(present, request, pl)
+        keep = _extended_keep(present, pl)
+    else:
+        seed = seed_literals()
+        launched = (_equals_any(present, "InitiatingProcessFileName", [seed.parent_file_name], pl)
+                    & _equals_any(present, "InitiatingProcessCommandLine", list(request.parent_command_lines), pl)
+                    & _in_window(present, request, pl))
+        keep = _published_keep(present, pl)
+    in_scope = processes.filter(launched).filter(keep)
+    groups = (in_scope.select([_text(present, c, pl).alias(c) for c in _GROUP + ["DeviceName"]])
+              .group_by(_GROUP)
+              .agg(pl.len().alias("Count"), pl.col("DeviceName").n_unique().alias("DeviceCount")))
     maybe_rare = pl.col("Count") < request.threshold
     if request.max_devices is not None:
         maybe_rare |= pl.col("DeviceCount") <= request.max_devices
-    candidates = groups.filter(maybe_rare).collect()
+    plans = [groups.filter(maybe_rare)] + _fleet_plans(in_scope, present, pl)
+    if extended:  # the System32 children of task hosts: candidates for the host tripwires
+        plans.append(processes.filter(launched & ~keep).select(_lower(present, "FileName", pl).alias("name")).unique())
+    collected = pl.collect_all(plans)
+    candidates, devices, per_key = collected[:3]
+    host_names = sorted(set(collected[3]["name"].to_list())) if extended else []
     raw = {c: candidates[c].to_list() for c in _GROUP}
     lowered = {c: {v.lower() for v in raw[c]} for c in _GROUP}
 
-    # Pass 2: the starts of those groups, and the events their processes may have caused.
+    # Pass 2: the starts of those groups, the events their processes may have caused, and the
+    # events that may fire a host tripwire.
     # Every column of a kept row is read: few rows pass, and the loader picks the columns.
     plans, owners = [], []
-    for table, (frame, present) in lazy.items():
+    for table, (frame, present_t) in lazy.items():
         activity = (
-            _in_window(present, request, pl)
-            & _lower_in(present, "InitiatingProcessFileName", lowered["FileName"], pl)
-            & _length_in(present, "InitiatingProcessCommandLine", lowered["ProcessCommandLine"], pl)
-            & _length_in(present, "InitiatingProcessFolderPath", lowered["FolderPath"], pl)
+            _in_window(present_t, request, pl)
+            & _lower_in(present_t, "InitiatingProcessFileName", lowered["FileName"], pl)
+            & _length_in(present_t, "InitiatingProcessCommandLine", lowered["ProcessCommandLine"], pl)
+            & _length_in(present_t, "InitiatingProcessFolderPath", lowered["FolderPath"], pl)
         )
         plans.append(frame.filter(activity))
         owners.append(table)
         if table == PROCESS_TABLE:
             # A plan of its own, not an "or": polars decodes every row for an "or" of the two.
-            group_start = started_by_scheduler
+            group_start = launched & keep
             for column in _GROUP:
-                group_start &= _equals_any(present, column, raw[column], pl)
+                group_start &= _equals_any(present_t, column, raw[column], pl)
             plans.append(frame.filter(group_start))
             owners.append(table)
+    host_rows = _host_tripwire_plans(lazy, host_names, request, pl) if host_names else {}
+    for table, plan in host_rows.items():
+        plans.append(plan)
+        owners.append(table)
     found: dict[str, list] = {}
     for table, rows in zip(owners, pl.collect_all(plans)):
         found.setdefault(table, []).append(rows)
+
+    # Pass 3: the System32 launches whose processes those events name, and how many devices
+    # contact each public address the candidate tasks' processes contacted.
+    plans, owners = [], []
+    flagged = [found[t][-1] for t in host_rows]  # the host-tripwire rows are each table's last plan
+    if flagged:
+        ids = pl.concat([f.select([_text(present, "DeviceName", pl).alias("d"),
+                                   pl.col("InitiatingProcessId").alias("p")]) for f in flagged if len(f)])\
+            if any(len(f) for f in flagged) else None
+        if ids is not None:
+            plans.append(processes.filter(launched & ~keep & _text(present, "DeviceName", pl).is_in(
+                sorted(set(ids["d"].to_list()))) & pl.col("ProcessId").is_in(sorted(set(ids["p"].drop_nulls().to_list())))))
+            owners.append(PROCESS_TABLE)
+    ips = _public_ips(found)
+    network = lazy.get("DeviceNetworkEvents")
+    if ips and network is not None and "RemoteIP" in network[1]:
+        frame, present_n = network
+        plans.append(frame.filter(_in_window(present_n, request, pl) & pl.col("RemoteIP").cast(pl.String).is_in(ips))
+                     .group_by(pl.col("RemoteIP").cast(pl.String)).agg(
+                         _text(present_n, "DeviceName", pl).n_unique().alias("n")))
+        owners.append("_ip_devices")
+    ip_devices: dict[str, int] = {}
+    for table, rows in zip(owners, pl.collect_all(plans) if plans else []):
+        if table == "_ip_devices":
+            ip_devices = dict(zip(rows["RemoteIP"].to_list(), rows["n"].to_list()))
+        else:
+            found.setdefault(table, []).append(rows)
     # A row can be both a group's start and activity: keep it once, in file order.
-    rows = {t: pl.concat(parts).unique(_ROW).sort(_ROW) for t, parts in found.items()}
-    return ScanResult(files, rows)
+    rows = {t: pl.concat(parts, how="diagonal_relaxed").unique(_ROW).sort(_ROW) for t, parts in found.items()}
+    fleet = {"devices": int(devices["devices"][0] or 0), "aggregated_reports": int(devices["aggregated"][0] or 0),
+             "task_devices": dict(zip(per_key["key"].to_list(), per_key["n"].to_list())), "ip_devices": ip_devices}
+    return ScanResult(files, rows, fleet)
+
+
+def _host_tripwire_plans(lazy: dict[str, Any], host_names: list[str], request: ScanRequest, pl: Any) -> dict[str, Any]:
+    """Per table of a host tripwire, the rows that may fire one (``scope.host_tripwire_starts``
+    tests them exactly): a System32 task host's name, and a user-writable path or a shell."""
+    config, paths = default_scope(), default_paths()
+    tests: dict[str, Any] = {}
+    for tripwire in config.host_tripwires:
+        if tripwire.table not in lazy:
+            continue
+        frame, present = lazy[tripwire.table]
+        if tripwire.test == "user_writable_path":
+            folder = _lower(present, "FolderPath", pl)
+            hit = folder.str.contains_any(list(paths.all_user_writable)) | _non_ascii(_text(present, "FolderPath", pl))
+        else:
+            hit = _lower_in(present, "FileName", set(config.shells), pl)
+        tests[tripwire.table] = tests.get(tripwire.table, pl.lit(False)) | hit
+    plans = {}
+    for table, hit in tests.items():
+        frame, present = lazy[table]
+        plans[table] = frame.filter(_in_window(present, request, pl)
+                                    & _lower_in(present, "InitiatingProcessFileName", set(host_names), pl) & hit)
+    return plans
+
+
+def _public_ips(found: dict[str, list]) -> list[str]:
+    """The public addresses among the RemoteIP values of the rows read so far."""
+    values = set()
+    for parts in found.values():
+        for part in parts:
+            if "RemoteIP" in part.columns:
+                values.update(v for v in part["RemoteIP"].cast(str).drop_nulls().unique().to_list() if v)
+    return sorted(v for v in values if ip_kind(v) == "public")
 
 
 def _type_ok(dtype: Any, kind: str | None) -> bool:
@@ -289,7 +467,19 @@ def to_folder(scanned: ScanResult, data_dir: Path, columns: dict[str, list[str]]
         frame.index = frame.pop(_ROW).to_numpy()  # the file's row numbers, for any message
         tables[table] = ensure_columns(apply_schema(frame, table, scanned.files[table]), table, columns[table])
     warn_absent_tables(data_dir, absent)
-    return DataFolder(tables=tables, files=scanned.files, complete=False)
+    return DataFolder(tables=tables, files=scanned.files, complete=False, fleet=_fleet(scanned.fleet))
+
+
+def _fleet(values: dict[str, Any]) -> Any:
+    """The scan's baseline numbers as a ``fleet.FleetContext``."""
+    import pandas as pd
+
+    from .fleet import FleetContext
+
+    return FleetContext(int(values.get("devices", 0)),
+                        pd.Series(values.get("task_devices", {}), dtype="int64"),
+                        pd.Series(values.get("ip_devices", {}), dtype="int64"),
+                        int(values.get("aggregated_reports", 0)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,7 +491,8 @@ _MANIFEST = "scan.json"
 def _write(scanned: ScanResult, out_dir: Path) -> None:
     for table, rows in scanned.rows.items():  # polars writes Arrow IPC without importing pyarrow
         rows.write_ipc(out_dir / f"{table}.arrow", compression="uncompressed")
-    manifest = {"files": {t: str(p) for t, p in scanned.files.items()}, "tables": sorted(scanned.rows)}
+    manifest = {"files": {t: str(p) for t, p in scanned.files.items()}, "tables": sorted(scanned.rows),
+                "fleet": scanned.fleet}
     (out_dir / _MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
 
 
@@ -310,7 +501,7 @@ def _read(out_dir: Path) -> ScanResult:
 
     manifest = json.loads((out_dir / _MANIFEST).read_text(encoding="utf-8"))
     rows = {t: feather.read_table(out_dir / f"{t}.arrow", memory_map=False) for t in manifest["tables"]}
-    return ScanResult({t: Path(p) for t, p in manifest["files"].items()}, rows)
+    return ScanResult({t: Path(p) for t, p in manifest["files"].items()}, rows, manifest.get("fleet", {}))
 
 
 class EarlyScan:

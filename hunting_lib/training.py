@@ -19,7 +19,6 @@ kit's ``sample_data``).
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import re
 import warnings
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .addresses import ip_kind
 from .correlate import task_activity_rows
 from .exclusions import DEFAULT_EXCLUSIONS, ExclusionRule, parse_exclusions
 from .hunt import HuntResult, hunt_columns
@@ -460,7 +460,7 @@ def expected_3(data_dir: str | Path | None = None) -> set[str]:
     d = exercise_data(data_dir)
     s = d.scenario("mal-encoded-powershell")
     ips = _network_rows(d, s["report_ids"].get("DeviceNetworkEvents", []))["RemoteIP"]
-    return {ip for ip in ips if _ip_kind(ip) == "public"}
+    return {ip for ip in ips if ip_kind(ip) == "public"}
 
 
 def expected_4(data_dir: str | Path | None = None) -> set[str]:
@@ -518,13 +518,6 @@ def expected_10(data_dir: str | Path | None = None) -> set[str]:
     d = exercise_data(data_dir)
     rule = naive_rule(*NAIVE_RULE)
     return {s["FileName"] for s in d.of_kind("malicious") if _covering_rules(d.starts_of(s), [rule])}
-
-
-def _ip_kind(value: str) -> str:
-    try:
-        return "public" if ipaddress.ip_address(str(value).strip().strip("[]")).is_global else "private"
-    except ValueError:
-        return "invalid"
 
 
 # --------------------------------------------------------------------------------------------
@@ -620,7 +613,7 @@ def check_3(answer: Any, data_dir: str | Path | None = None) -> Verdict:
         if given == expected:
             return Verdict(3, True, f"{_names_text(expected)}: the -enc text decodes to a download cradle "
                                     "from it, and the task's network events connect to it.")
-        kinds = {g: _ip_kind(g) for g in given}
+        kinds = {g: ip_kind(g) for g in given}
         if any(k == "invalid" for k in kinds.values()):
             return Verdict(3, False, "that is not an IP address. Decode the -enc argument (base64 of UTF-16LE "
                                      "text; hunting_lib.indicators.decode_command_line does it) or read the "

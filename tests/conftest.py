@@ -17,6 +17,14 @@ SHARED = REPO.parent / "shared"
 REAL_DATA = SHARED / "real_data"
 
 SCHEDULE = seed_literals().parent_command_line
+#: Rule expiry is judged on this date in every test (and in the notebooks the tests run), so that
+#: no test depends on the day it runs.
+PINNED_TODAY = "2026-11-15"
+
+
+@pytest.fixture(autouse=True)
+def _pinned_today(monkeypatch):
+    monkeypatch.setenv("HUNTING_LIB_TODAY", PINNED_TODAY)
 T0 = pd.Timestamp("2026-11-02T08:00:00Z")
 
 
