@@ -215,7 +215,8 @@ def rows_of_tree(frame: pd.DataFrame, tree: pd.DataFrame, process_starts: pd.Dat
 
 
 def process_activity_rows(
-    tables: dict[str, pd.DataFrame], task_starts: pd.DataFrame, rare_tasks: pd.DataFrame, params: HuntParams
+    tables: dict[str, pd.DataFrame], task_starts: pd.DataFrame, rare_tasks: pd.DataFrame, params: HuntParams,
+    max_depth: int = MAX_DEPTH,
 ) -> pd.DataFrame:
     """``--match process``: every event of the rare tasks' processes and their descendants.
 
@@ -224,7 +225,7 @@ def process_activity_rows(
     carry ``TaskId`` (their rare group's id) and ``Depth`` (0: the task's own process).
     """
     processes = ensure_columns(tables[PROCESS_TABLE], PROCESS_TABLE, ACTIVITY_COLUMNS)
-    tree = task_process_tree(processes, task_starts, rare_tasks)
+    tree = task_process_tree(processes, task_starts, rare_tasks, max_depth)
     starts = process_starts(processes)
     pieces = []
     for table in TABLES:

@@ -38,6 +38,8 @@ class FleetContext:
 
     - ``devices``: devices with a Task Scheduler launch in scope in the window;
     - ``task_devices``: per normalised group key (``group_keys``), the devices launching it;
+    - ``program_devices``: per normalised program path (FolderPath), the devices launching it as
+      a task, with any arguments;
     - ``ip_devices``: per remote IP, the devices that contacted it in the window (only the IPs
       the rare tasks' processes contacted are needed);
     - ``aggregated_reports``: launches recorded as Defender aggregated reports.
@@ -47,18 +49,26 @@ class FleetContext:
     task_devices: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
     ip_devices: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
     aggregated_reports: int = 0
+    program_devices: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
 
     def fleet_devices(self, keys: pd.Series) -> pd.Series:
         """Devices running each key's task in the fleet (0 for unknown keys)."""
         return keys.map(self.task_devices).fillna(0).astype("int64")
 
+    def program_fleet_devices(self, folder_paths: pd.Series) -> pd.Series:
+        """Devices launching each program (a FolderPath) as a task in the fleet (0 for unknown)."""
+        return normalised(folder_paths).map(self.program_devices).fillna(0).astype("int64")
 
-def task_prevalence(starts: pd.DataFrame) -> tuple[int, pd.Series]:
-    """(devices, devices per normalised group key) over Task Scheduler launches."""
+
+def task_prevalence(starts: pd.DataFrame) -> tuple[int, pd.Series, pd.Series]:
+    """(devices, devices per normalised group key, devices per normalised program path) over
+    Task Scheduler launches."""
     if starts.empty:
-        return 0, pd.Series(dtype="int64")
-    keyed = pd.DataFrame({"key": group_keys(starts), "device": starts["DeviceName"]})
-    return int(starts["DeviceName"].nunique()), keyed.groupby("key")["device"].nunique()
+        return 0, pd.Series(dtype="int64"), pd.Series(dtype="int64")
+    keyed = pd.DataFrame({"key": group_keys(starts), "program": normalised(starts["FolderPath"]),
+                          "device": starts["DeviceName"]})
+    return (int(starts["DeviceName"].nunique()), keyed.groupby("key")["device"].nunique(),
+            keyed.groupby("program")["device"].nunique())
 
 
 def public_ips(values: pd.Series) -> set[str]:
@@ -78,11 +88,10 @@ def ip_prevalence(network: pd.DataFrame | None, ips: set[str], params: HuntParam
 
 
 def fleet_context(tables: Mapping[str, pd.DataFrame], starts: pd.DataFrame, activity_rows: pd.DataFrame,
-                  params: HuntParams) -> FleetContext:
-    """The baseline from loaded tables: ``starts`` are all in-scope launches of the window."""
-    devices, per_key = task_prevalence(starts)
+                  params: HuntParams, aggregated_reports: int = 0) -> FleetContext:
+    """The baseline from loaded tables: ``starts`` are all in-scope launches of the window;
+    ``aggregated_reports`` counts the task hosts' launches recorded as aggregated reports."""
+    devices, per_key, per_program = task_prevalence(starts)
     ips = public_ips(activity_rows["RemoteIP"]) if "RemoteIP" in activity_rows else set()
-    aggregated = int((starts.get("Events", pd.Series(1, index=starts.index)) > 1).sum()) if len(starts) else 0
-    if "ActionType" in starts:
-        aggregated = int(starts["ActionType"].eq("ProcessCreatedAggregatedReport").sum())
-    return FleetContext(devices, per_key, ip_prevalence(tables.get("DeviceNetworkEvents"), ips, params), aggregated)
+    return FleetContext(devices, per_key, ip_prevalence(tables.get("DeviceNetworkEvents"), ips, params),
+                        aggregated_reports, per_program)

@@ -117,7 +117,8 @@ def run_hunt(source: HuntSource, params: HuntParams | None = None, indicators: b
     activity = summarise_activity(activity_rows)
     # triage: suppression, known tasks, scoring, tripwires and ranking (none of it changes which
     # groups are rare)
-    fleet = getattr(source, "fleet", None) or fleet_context(tables, scoped.in_scope, activity_rows, params)
+    fleet = getattr(source, "fleet", None) or fleet_context(tables, scoped.in_scope, activity_rows, params,
+                                                                 scoped.aggregated_reports)
     rare_tasks, exclusions = triage(rare_tasks, task_starts, activity_rows, params, fleet, indicators=indicators)
     # Pivots read the loaded tables; a folder loaded for this hunt alone holds too few rows for them.
     complete = not isinstance(source, DataFolder) or source.complete
@@ -131,7 +132,8 @@ def correlate(tables: dict[str, pd.DataFrame], task_starts: pd.DataFrame, rare_t
 
     Groups a host tripwire brought in (``RareBy == "tripwire"``) are always matched by process
     identity: their program (taskhostw.exe, say) runs all over the fleet, and only the flagged
-    processes belong to the finding.
+    processes belong to the finding (in seed mode their own events; ``--match process`` adds
+    their descendants, as for every group).
     """
     if params.match == "process":
         return process_activity_rows(tables, task_starts, rare_tasks, params)
@@ -139,5 +141,6 @@ def correlate(tables: dict[str, pd.DataFrame], task_starts: pd.DataFrame, rare_t
     rows = task_activity_rows(tables, rare_tasks[~by_host], params)
     if not by_host.any():
         return rows
-    host_rows = process_activity_rows(tables, task_starts, rare_tasks[by_host], params)
+    # Only the flagged processes' own events (depth 0), as the rendered KQL matches them.
+    host_rows = process_activity_rows(tables, task_starts, rare_tasks[by_host], params, max_depth=0)
     return stack_newest_first([rows, host_rows], list(dict.fromkeys(list(rows.columns) + list(host_rows.columns))))

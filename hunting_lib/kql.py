@@ -124,9 +124,11 @@ def _replace_once(text: str, anchor: str, replacement: str) -> str:
 def _window(params: HuntParams, time_column: str) -> str:
     if params.start is None and params.end is None:
         return ""
-    low = "HuntStart" if params.start is not None else "datetime(1601-01-01)"
-    high = "HuntEnd" if params.end is not None else "datetime(9999-12-31)"
-    return f"\n| where {time_column} between ({low} .. {high})"
+    if params.end is None:  # open ends as comparisons: no engine has to hold year 9999 in 100 ns ticks
+        return f"\n| where {time_column} >= HuntStart"
+    if params.start is None:
+        return f"\n| where {time_column} <= HuntEnd"
+    return f"\n| where {time_column} between (HuntStart .. HuntEnd)"
 
 
 def _parameters(params: HuntParams, rules: list[ExclusionRule]) -> str:
@@ -139,23 +141,6 @@ def _parameters(params: HuntParams, rules: list[ExclusionRule]) -> str:
         ids = ", ".join(kql_string(r.id) for r in rules)
         lines.append(f"let ExclusionRuleIds = dynamic([{ids}]);")
     return "\n".join(lines) + "\n"
-
-
-def _task_starts(params: HuntParams, target: Dialect, rules: list[ExclusionRule]) -> str:
-    """The seed's first step up to the group count, with the window, parents and rule ranks."""
-    seed = seed_literals()
-    body = seed_kql().split("materialize(\n", 1)[1].split("\n| summarize count() by", 1)[0]
-    process_table = target.tables["DeviceProcessEvents"]
-    body = _replace_once(body, "DeviceProcessEvents\n", process_table + _window(params, target.time_column) + "\n")
-    if params.parent_command_lines != (seed.parent_command_line,):
-        body = _replace_once(
-            body,
-            f'| where InitiatingProcessCommandLine == @"{seed.parent_command_line}"',
-            f"| where InitiatingProcessCommandLine in {kql_string_list(params.parent_command_lines)}",
-        )
-    if rules:
-        body += f"\n| extend SuppressedRank = {_rule_rank(rules)}"
-    return body
 
 
 def _rare_filter(params: HuntParams) -> str:
@@ -175,34 +160,8 @@ def render_rare_tasks_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (
     the fleet's baseline; the kit applies them to this result (``remote_hunt``), so here
     SuppressedBy is what *would* suppress the group.
     """
-    rules = list(rules)
-    if params.scope == "extended" or catalogue:
-        return _render_scoped_rare_tasks(params, rules, dialect(target) if isinstance(target, str) else target,
-                                         catalogue)
     target = dialect(target) if isinstance(target, str) else target
-    suppressed = ""
-    if rules:
-        suppressed = (
-            ",\n    Unsuppressed = countif(SuppressedRank == 0),"
-            "\n    FirstRule = min(iff(SuppressedRank == 0, 1000000, SuppressedRank))"
-        )
-    query = (
-        _parameters(params, rules)
-        + _task_starts(params, target, rules)
-        + "\n| summarize count_ = count(), DeviceCount = array_length(make_set(DeviceName)),"
-        + "\n    FirstSeen = min(Timestamp), LastSeen = max(Timestamp)"
-        + suppressed
-        + "\n    by FileName, ProcessCommandLine, FolderPath"
-        + f"\n| where {_rare_filter(params)}"
-    )
-    if rules:
-        query += (
-            '\n| extend SuppressedBy = iff(Unsuppressed == 0, tostring(ExclusionRuleIds[FirstRule - 1]), "")'
-            "\n| project-away Unsuppressed, FirstRule"
-        )
-    else:
-        query += '\n| extend SuppressedBy = ""'
-    return query
+    return _render_scoped_rare_tasks(params, list(rules), target, tuple(catalogue))
 
 
 def render_hunt_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (), target: str | Dialect = "defender") -> str:
@@ -245,38 +204,89 @@ def render_hunt_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (), tar
 # The pieces the remote engine runs (hunting_lib.remote): statistics and rows, never thresholds
 # on a part of the data, so results of several time chunks can be merged exactly.
 
-_SEED_PROJECT = "| project Timestamp, DeviceName, AccountName, FileName, ProcessCommandLine, ProcessId, FolderPath"
-
-
 def render_task_start_groups_kql(params: HuntParams, target: str | Dialect = "defender") -> str:
-    """Per (FileName, ProcessCommandLine, FolderPath) group of Task Scheduler starts: Count,
-    Devices, Accounts, FirstSeen, LastSeen. No threshold: chunks are summed before it."""
+    """Per (FileName, ProcessCommandLine, FolderPath) group of launches in scope: Count (the
+    launches, aggregated reports counted as the events they stand for), Devices, Accounts,
+    FirstSeen, LastSeen. No threshold: chunks are summed before it."""
     target = dialect(target) if isinstance(target, str) else target
     return (
-        _parameters(params, [])
-        + _task_starts(params, target, [])
-        + "\n| summarize Count = count(), Devices = make_set(DeviceName), Accounts = make_set(AccountName),"
+        _scoped_lets(params, target)
+        + "InScope\n| summarize Count = sum(Events), Devices = make_set(DeviceName), Accounts = make_set(AccountName),"
         + "\n    FirstSeen = min(Timestamp), LastSeen = max(Timestamp) by FileName, ProcessCommandLine, FolderPath"
     )
+
+
+#: What the scope adds to each launch (``scope.scoped_task_starts``).
+SCOPE_COLUMNS = ["TaskHost", "InScopeBy", "Events"]
 
 
 def render_task_starts_kql(
     params: HuntParams, groups: pd.DataFrame, columns: Iterable[str], target: str | Dialect = "defender"
 ) -> str:
-    """The Task Scheduler starts of the given groups, one row each, with ``columns``.
+    """The launches in scope of the given groups, one row each, with ``columns`` and the scope's.
 
     The group values come from the data, so they enter only as escaped literals. The filter
     tests the three values independently (a superset); the caller keeps exact group members.
     """
     target = dialect(target) if isinstance(target, str) else target
-    body = _replace_once(_task_starts(params, target, []), _SEED_PROJECT, "| project " + ", ".join(columns))
     return (
-        _parameters(params, [])
-        + body
+        _scoped_lets(params, target) + "InScope"
         + f"\n| where FileName in {kql_string_list(sorted(set(groups['FileName'])))}"
         + f"\n    and ProcessCommandLine in {kql_string_list(sorted(set(groups['ProcessCommandLine'])))}"
         + f"\n    and FolderPath in {kql_string_list(sorted(set(groups['FolderPath'])))}"
+        + "\n| project " + ", ".join(list(dict.fromkeys(list(columns) + SCOPE_COLUMNS)))
     )
+
+
+def render_flagged_launches_kql(params: HuntParams, columns: Iterable[str], target: str | Dialect = "defender") -> str:
+    """The System32 task-host launches whose own process fired a host tripwire (extended scope)."""
+    target = dialect(target) if isinstance(target, str) else target
+    return (_scoped_lets(params, target) + "FlaggedLaunches\n| project "
+            + ", ".join(list(dict.fromkeys(list(columns) + SCOPE_COLUMNS + ["HostTripwires"]))))
+
+
+def render_fleet_groups_kql(params: HuntParams, target: str | Dialect = "defender") -> str:
+    """The fleet's baseline: every group of launches in scope with its devices, and one more row
+    counting the task hosts' launches recorded as Defender aggregated reports (``fleet.FleetContext``)."""
+    target = dialect(target) if isinstance(target, str) else target
+    return (_scoped_lets(params, target)
+            + "union (InScope | summarize Devices = make_set(DeviceName) by FileName, ProcessCommandLine, FolderPath"
+            " | extend Aggregated = 0),\n"
+            "    (Launches | summarize Aggregated = countif(ActionType == \"ProcessCreatedAggregatedReport\")\n"
+            "     | extend FileName = \"\", ProcessCommandLine = \"\", FolderPath = \"\", Devices = dynamic([]))")
+
+
+def render_ip_devices_kql(params: HuntParams, ips: Iterable[str], target: str | Dialect = "defender") -> str:
+    """The devices that contacted each of ``ips`` in the window (the rare-public-IP tripwire)."""
+    target = dialect(target) if isinstance(target, str) else target
+    return (_parameters(params, []) + target.tables["DeviceNetworkEvents"] + _window(params, target.time_column)
+            + f"\n| where RemoteIP in {kql_string_list(sorted(set(ips)))}"
+            + "\n| summarize Devices = make_set(DeviceName) by RemoteIP")
+
+
+def render_file_profiles_kql(params: HuntParams, sha1s: Iterable[str], target: str | Dialect = "defender") -> str:
+    """Defender's FileProfile() for the given SHA1s: signer, signature state, global prevalence.
+
+    FileProfile is a Defender XDR advanced-hunting function; Sentinel and ADX do not have it.
+    """
+    target = dialect(target) if isinstance(target, str) else target
+    return (_parameters(params, []) + "print SHA1 = dynamic(" + _dynamic_strings(sha1s) + ")"
+            "\n| mv-expand SHA1 to typeof(string)"
+            "\n| invoke FileProfile(SHA1, 1000)"
+            "\n| project SHA1, GlobalPrevalence, Signer, SignatureState, IsCertificateValid")
+
+
+def render_file_certificates_kql(params: HuntParams, sha1s: Iterable[str], target: str | Dialect = "defender") -> str:
+    """What DeviceFileCertificateInfo last recorded about each SHA1's signature (any time)."""
+    target = dialect(target) if isinstance(target, str) else target
+    table = target.tables.get("DeviceFileCertificateInfo", "DeviceFileCertificateInfo")
+    return (_parameters(params, []) + table
+            + f"\n| where SHA1 in {kql_string_list(sorted(set(sha1s)))}"
+            + "\n| summarize arg_max(Timestamp, IsSigned, IsTrusted, Signer) by SHA1")
+
+
+def _dynamic_strings(values: Iterable[str]) -> str:
+    return "[" + ", ".join(kql_string(v) for v in sorted(set(values))) + "]"
 
 
 def _projectable(columns: Iterable[str], tables: Iterable[str]) -> list[str]:
@@ -406,23 +416,25 @@ def _render_scoped_rare_tasks(params: HuntParams, rules: list[ExclusionRule], ta
                "    Unsuppressed = countif(SuppressedRank == 0), FirstRule = min(iff(SuppressedRank == 0, 1000000, "
                "SuppressedRank)),\n"
                "    Unknown = countif(KnownRank == 0), FirstKnown = min(iff(KnownRank == 0, 1000000, KnownRank))\n"
-               "    by FileName, ProcessCommandLine, FolderPath\n")
+               "    by FileName, ProcessCommandLine, FolderPath, Source\n")
     devices = (f" or DeviceCount <= {int(params.max_devices)}" if params.max_devices is not None else "")
     by_devices = (f"DeviceCount <= {int(params.max_devices)}" if params.max_devices is not None else "false")
     threshold = int(params.threshold)
-    shaped = launch_shape_lets() + ranks + summary
+    rare_by = (f"case(Source == \"host\", \"tripwire\", count_ < {threshold} and {by_devices}, \"count,devices\", "
+               f"count_ < {threshold}, \"count\", \"devices\")")
     return (
         _scoped_lets(params, target)
         + f"let RuleIds = dynamic([{names}]);\n"
         + f"let KnownTasks = dynamic([{tasks}]);\n"
-        + "union\n"
-        + f"    (InScope\n{shaped}"
-        + f"     | where count_ < {threshold}{devices}\n"
-        + f"     | extend RareBy = case(count_ < {threshold} and {by_devices}, \"count,devices\", count_ < {threshold}, "
-        + "\"count\", \"devices\")),\n"
-        + f"    (FlaggedLaunches | join kind=leftanti (InScope) on FileName, ProcessCommandLine, FolderPath\n{shaped}"
-        + "     | extend RareBy = \"tripwire\")\n"
+        # The launches in scope and the flagged System32 host launches of programs with none, shaped
+        # and ranked once; each kind summarised by group (the host groups need no threshold).
+        + "union (InScope | extend Source = \"scope\"),\n"
+        + "    (FlaggedLaunches | join kind=leftanti (InScope) on FileName, ProcessCommandLine, FolderPath"
+        + " | extend Source = \"host\")\n"
+        + launch_shape_lets() + ranks + summary
+        + f"| where Source == \"host\" or count_ < {threshold}{devices}\n"
+        + f"| extend RareBy = {rare_by}\n"
         + "| extend SuppressedBy = case(Unsuppressed == 0, tostring(RuleIds[FirstRule - 1]),\n"
         + "    Unknown == 0, strcat(\"known:\", tostring(KnownTasks[FirstKnown - 1])), \"\")\n"
-        + "| project-away Unsuppressed, FirstRule, Unknown, FirstKnown"
+        + "| project-away Unsuppressed, FirstRule, Unknown, FirstKnown, Source"
     )

@@ -4,6 +4,7 @@
 ``scope.host_tripwire_starts`` make in pandas, from the same settings (``config/scope.yaml``,
 ``config/paths.yaml``), as tabular ``let`` statements every query of the hunt can start from:
 
+- ``Launches``: every launch by a task host (after the grouped host's guards), in scope or not;
 - ``InScope``: the launches in scope, with ``TaskHost``, ``InScopeBy`` and ``Events`` (the
   launches a Defender aggregated report stands for);
 - ``FlaggedLaunches`` (extended scope): the System32 task-host launches whose own process fired a
@@ -83,11 +84,12 @@ def scope_lets(params: HuntParams, target, config: ScopeConfig | None = None,
     seed = seed_literals()
     if params.scope == "published":
         return (
-            f"let InScope = materialize({table}{window}\n"
+            f"let Launches = materialize({table}{window}\n"
             f"| where InitiatingProcessFileName == {s(seed.parent_file_name)}\n"
-            f"| where InitiatingProcessCommandLine in {strings(params.parent_command_lines)}\n"
+            f"| where InitiatingProcessCommandLine in {strings(params.parent_command_lines)});\n"
+            f"let InScope = Launches\n"
             f"| where {_seed_keep()}\n"
-            f'| extend TaskHost = "schedule_service", InScopeBy = "published", Events = 1);\n'
+            f'| extend TaskHost = "schedule_service", InScopeBy = "published", Events = 1;\n'
             "let FlaggedLaunches = InScope | take 0 | extend Created = ProcessCreationTime;\n"
         )
     branches = [f"InitiatingProcessFileName == {s(seed.parent_file_name)} and InitiatingProcessCommandLine in "

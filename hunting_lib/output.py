@@ -104,20 +104,34 @@ def _clip(text: str, width: int) -> str:
 
 
 def format_summary(result: HuntResult, width: int = 64) -> str:
-    """A short, ranked, terminal-safe table of the rare task groups."""
+    """A short, ranked, terminal-safe table of the rare task groups.
+
+    ``!`` marks a group with a tripwire or critical signal (they rank first); a suppressed group
+    names what suppressed it, and a group a tripwire kept names what it would have been.
+    """
     rare = result.rare_tasks
-    suppressed = int(rare["SuppressedBy"].notna().sum()) if "SuppressedBy" in rare else 0
+    suppressed = rare["SuppressedBy"].dropna().astype(str) if "SuppressedBy" in rare else pd.Series(dtype=str)
+    known = int(suppressed.str.startswith("known:").sum())
+    kept = int(rare["WouldSuppressBy"].notna().sum()) if "WouldSuppressBy" in rare else 0
     lines = [
-        f"{len(rare)} rare scheduled task group(s), {suppressed} suppressed by exclusions; "
-        f"{len(result.activity)} task process(es) with activity in {len(result.activity_rows)} event(s)"
+        f"{len(rare)} rare scheduled task group(s): {len(rare) - len(suppressed)} finding(s), "
+        f"{len(suppressed) - known} suppressed by exclusion rules, {known} known task(s)"
+        + (f", {kept} kept by a tripwire" if kept else "")
+        + f"; {len(result.activity)} task process(es) with activity in {len(result.activity_rows)} event(s)"
     ]
     if rare.empty:
         return lines[0]
-    lines.append(f"{'#':>3}  {'score':>5}  {'runs':>4}  {'devs':>4}  {'file':<24}  command line")
+    lines.append(f"{'#':>3}    {'score':>5}  {'runs':>4}  {'devs':>4}  {'file':<24}  command line")
     for rank, row in enumerate(rare.to_dict(orient="records"), start=1):
-        marker = f"  [suppressed: {safe_text(row['SuppressedBy'])}]" if row.get("SuppressedBy") else ""
+        marker = ""
+        if row.get("SuppressedBy"):
+            marker = f"  [suppressed: {safe_text(row['SuppressedBy'])}]"
+        elif row.get("WouldSuppressBy"):
+            trips = ", ".join(row.get("Tripwires") or [])
+            marker = f"  [kept by {safe_text(trips)} over {safe_text(row['WouldSuppressBy'])}]"
+        flag = "!" if row.get("Critical") else " "
         lines.append(
-            f"{rank:>3}  {row.get('Score', 0):>5g}  {row['Count']:>4}  {row['DeviceCount']:>4}  "
+            f"{rank:>3} {flag}  {row.get('Score', 0):>5g}  {row['Count']:>4}  {row['DeviceCount']:>4}  "
             f"{_clip(safe_text(row['FileName']), 24):<24}  "
             f"{_clip(safe_text(row['ProcessCommandLine']), width)}{marker}"
         )

@@ -79,9 +79,10 @@ STYLE: dict[str, object] = {
 }
 
 CMAP = "cividis"
-# Sixteen distinct fills, enough for every signal in scoring.yaml to have its own.
+# Thirty-two distinct fills, enough for every signal in scoring.yaml to have its own.
 HATCHES = ["", "///", "...", "xxx", "\\\\\\", "+++", "ooo", "---", "|||", "**", "OO", "//..", "xx..",
-           "\\\\||", "-..", "++oo"]
+           "\\\\||", "-..", "++oo", "//oo", "||..", "--oo", "xx**", "\\\\..", "++..", "|**", "-**", "/**",
+           "oo..", "OO..", "x|", "+/", "o-", "*|", "O/"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "p", "h"]
 EMPTY_LABEL = "(empty)"
 

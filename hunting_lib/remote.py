@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -31,24 +32,33 @@ from .correlate import (
     summarise_activity,
     task_process_tree,
 )
-from .errors import BadInputError
+from .errors import BadInputError, DataWarning
 from .exclusions import DEFAULT_EXCLUSIONS, load_exclusions
+from .fleet import FleetContext, group_keys, public_ips
+from .paths import normalised
 from .hunt import HuntResult
+from .known_tasks import load_known_tasks
 from .kql import (
     dialect,
     render_activity_rows_kql,
+    render_device_network_kql,
+    render_file_certificates_kql,
+    render_file_profiles_kql,
+    render_flagged_launches_kql,
+    render_fleet_groups_kql,
     render_hunt_kql,
+    render_ip_devices_kql,
     render_rare_tasks_kql,
     render_rows_by_process_kql,
     render_task_start_groups_kql,
     render_task_starts_kql,
-    render_device_network_kql,
 )
 from .loader import apply_schema, ensure_columns
-from .params import HuntParams
+from .params import DEFAULT_KNOWN_TASKS, HuntParams
 from .rarity import GROUP_KEYS, TASK_START_COLUMNS, rare_from_statistics
 from .schema import PROCESS_TABLE, TABLES
-from .triage import exclusion_summary, rank, score, suppress
+from .scope import annotate_scope, with_host_groups
+from .triage import triage
 
 QUERY_DIR = Path(__file__).resolve().parent / "queries" / "msticpy"
 FAMILY = "RareScheduledTasks"
@@ -80,7 +90,8 @@ class IncompleteResult(Exception):
 
 def _renderers() -> dict[str, Callable[..., str]]:
     def rare_scheduled_tasks(params: HuntParams, target, values: dict) -> str:
-        return render_rare_tasks_kql(params, load_exclusions(_exclusions(values.get("exclusions"))), target)
+        return render_rare_tasks_kql(params, load_exclusions(params.exclusions), target,
+                                     load_known_tasks(params.known_tasks))
 
     return {
         "rare_scheduled_tasks": rare_scheduled_tasks,
@@ -91,12 +102,17 @@ def _renderers() -> dict[str, Callable[..., str]]:
         "process_events": lambda p, t, v: render_rows_by_process_kql(
             p, v["processes"], ACTIVITY_COLUMNS, v.get("tables") or TABLES, t),
         "device_network": lambda p, t, v: render_device_network_kql(p, str(v["device"]), t),
+        "flagged_launches": lambda p, t, v: render_flagged_launches_kql(p, TASK_START_COLUMNS, t),
+        "fleet_groups": lambda p, t, v: render_fleet_groups_kql(p, t),
+        "ip_devices": lambda p, t, v: render_ip_devices_kql(p, v["ips"], t),
+        "file_profiles": lambda p, t, v: render_file_profiles_kql(p, v["sha1s"], t),
+        "file_certificates": lambda p, t, v: render_file_certificates_kql(p, v["sha1s"], t),
     }
 
 
-def _exclusions(value: Any) -> str | None:
+def _exclusions(value: Any, default: str = DEFAULT_EXCLUSIONS) -> str | None:
     if value in (None, "", "default"):
-        return DEFAULT_EXCLUSIONS
+        return default
     return None if str(value).lower() == "none" else str(value)
 
 
@@ -110,6 +126,8 @@ def _params_from(values: dict[str, Any]) -> HuntParams:
         max_devices=None if max_devices is None else int(max_devices),
         parent_command_lines=tuple(values.get("parent_command_lines") or HuntParams().parent_command_lines),
         exclusions=_exclusions(values.get("exclusions")),
+        known_tasks=_exclusions(values.get("known_tasks"), DEFAULT_KNOWN_TASKS),
+        scope=str(values.get("scope") or "extended"),
     )
 
 
@@ -196,6 +214,9 @@ def _is_partial(error: Exception) -> bool:
 EXPECTED_COLUMNS: dict[str, list[str]] = {
     "task_start_groups": GROUP_KEYS + ["Count", "Devices", "Accounts", "FirstSeen", "LastSeen"],
     "task_starts": GROUP_KEYS + ["Timestamp", "DeviceName", "ProcessId"],
+    "flagged_launches": GROUP_KEYS + ["Timestamp", "DeviceName", "ProcessId", "HostTripwires"],
+    "fleet_groups": GROUP_KEYS + ["Devices", "Aggregated"],
+    "ip_devices": ["RemoteIP", "Devices"],
     "task_activity_rows": ["SourceTable", "Timestamp", "DeviceName", "InitiatingProcessFileName",
                            "InitiatingProcessId", "InitiatingProcessCommandLine"],
     "process_events": ["SourceTable", "Timestamp", "DeviceName", "InitiatingProcessId"],
@@ -348,35 +369,142 @@ def _seed_rows(source: RemoteSource, params: HuntParams, rare_tasks: pd.DataFram
     return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS)
 
 
+def _host_rows(source: RemoteSource, params: HuntParams, task_starts: pd.DataFrame,
+               host_groups: pd.DataFrame) -> pd.DataFrame:
+    """The events of the System32 task-host processes a host tripwire brought in (by process)."""
+    tree = task_process_tree(task_starts, task_starts, host_groups, max_depth=0)
+    rows = _concat(run_complete(source, "process_events", params.start, params.end,
+                                processes=tree[["DeviceName", "ProcessId"]]))
+    pieces = []
+    starts = process_starts(task_starts)
+    for table, frame in rows.groupby("SourceTable", sort=False) if not rows.empty else []:
+        canonical = _canonical_table(source, table)
+        matched = rows_of_tree(_typed(frame.drop(columns="SourceTable"), canonical, ACTIVITY_COLUMNS), tree, starts)
+        if not matched.empty:
+            pieces.append(matched.assign(Table=canonical))
+    return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
+
+
+def remote_fleet(source: RemoteSource, params: HuntParams, activity_rows: pd.DataFrame) -> FleetContext:
+    """The fleet's baseline from two aggregate queries: launches per group with their devices,
+    and devices per public IP the rare tasks' processes contacted."""
+    groups = _concat(run_complete(source, "fleet_groups", params.start, params.end))
+    if groups.empty:
+        return FleetContext()
+    groups["Devices"] = groups["Devices"].map(_as_list)  # the aggregated-reports row has none
+    keyed = pd.DataFrame({"key": group_keys(groups), "program": normalised(groups["FolderPath"]),
+                          "Devices": groups["Devices"]}).explode("Devices").dropna()
+    task_devices = keyed.groupby("key")["Devices"].nunique().astype("int64")
+    program_devices = keyed.groupby("program")["Devices"].nunique().astype("int64")
+    ips = public_ips(activity_rows["RemoteIP"]) if "RemoteIP" in activity_rows else set()
+    ip_devices = pd.Series(dtype="int64")
+    if ips:
+        found = _concat(run_complete(source, "ip_devices", params.start, params.end, ips=sorted(ips)))
+        if not found.empty:
+            found["Devices"] = found["Devices"].map(_as_list)
+            ip_devices = found.explode("Devices").dropna().groupby("RemoteIP")["Devices"].nunique().astype("int64")
+    return FleetContext(int(keyed["Devices"].nunique()), task_devices, ip_devices,
+                        int(pd.to_numeric(groups["Aggregated"], errors="coerce").fillna(0).sum()), program_devices)
+
+
+def _optional(source: RemoteSource, name: str, params: HuntParams, **values) -> pd.DataFrame:
+    """A query that a service may not offer (FileProfile on Sentinel, a table not ingested): its
+    result, or an empty frame and a warning that names what is missing."""
+    try:
+        return _concat(run_complete(source, name, params.start, params.end, **values))
+    except RemoteQueryError as error:
+        warnings.warn(f"{name} is not available here, the hunt goes on without it: {error}", DataWarning,
+                      stacklevel=2)
+        return pd.DataFrame()
+
+
+def file_information(source: RemoteSource, params: HuntParams, rare_tasks: pd.DataFrame,
+                     task_starts: pd.DataFrame) -> pd.DataFrame:
+    """Per rare group, what Defender knows of its program's file: ``SignatureState`` (Valid,
+    Unsigned, Invalid, ...) and ``GlobalPrevalence``, from FileProfile() (Defender XDR) and
+    DeviceFileCertificateInfo, by the SHA1 of the group's launches."""
+    launches = task_starts.merge(rare_tasks[GROUP_KEYS + ["TaskId"]], on=GROUP_KEYS, how="inner")
+    hashes = launches[["TaskId", "SHA1"]].dropna()
+    hashes = hashes[hashes["SHA1"].astype(str).str.fullmatch(r"[0-9a-fA-F]{40}")].drop_duplicates()
+    columns = ["TaskId", "SignatureState", "GlobalPrevalence"]
+    if hashes.empty:
+        return pd.DataFrame(columns=columns)
+    sha1s = sorted(set(hashes["SHA1"].str.lower()))
+    hashes = hashes.assign(SHA1=hashes["SHA1"].str.lower())
+    pieces = []
+    if source.dialect == "defender":
+        profiles = _optional(source, "file_profiles", params, sha1s=sha1s)
+        if not profiles.empty:
+            states = profiles["SignatureState"].astype(str).str.lower()
+            profiles = profiles.assign(SHA1=profiles["SHA1"].astype(str).str.lower(), SignatureState=states.map(
+                {"signedvalid": "Valid", "signedinvalid": "Invalid", "unsigned": "Unsigned"}).fillna("Unknown"))
+            pieces.append(profiles[["SHA1", "SignatureState", "GlobalPrevalence"]])
+    certificates = _optional(source, "file_certificates", params, sha1s=sha1s)
+    if not certificates.empty:
+        signed = certificates["IsSigned"].astype(str).str.lower().isin(["true", "1"])
+        trusted = certificates["IsTrusted"].astype(str).str.lower().isin(["true", "1"])
+        state = pd.Series("Valid", index=certificates.index).where(trusted, "Untrusted").where(signed, "Unsigned")
+        pieces.append(pd.DataFrame({"SHA1": certificates["SHA1"].astype(str).str.lower(), "SignatureState": state,
+                                    "GlobalPrevalence": pd.NA}))
+    if not pieces:
+        return pd.DataFrame(columns=columns)
+    return hashes.merge(pd.concat(pieces, ignore_index=True), on="SHA1", how="inner")[columns]
+
+
 def remote_hunt(source: RemoteSource | Any, params: HuntParams | None = None, indicators: bool = True) -> HuntResult:
     """The hunt on a connected provider; the result has the local engine's columns.
 
     Rarity runs remotely as group statistics (merged across time pieces, then thresholded);
-    the rare groups' starts and matched events come back as rows; the summary and the triage
-    then run on them with the same code as a local hunt.
+    the rare groups' launches, the flagged System32 task hosts and the matched events come back
+    as rows; the fleet's baseline as two aggregates; each rare program's signature and global
+    prevalence from Defender. The summary and the triage then run on them with the same code as a
+    local hunt.
     """
     source = source if isinstance(source, RemoteSource) else RemoteSource(secure(source))
     params = params or HuntParams()
     start, end = _window(params)
     params = replace(params, start=start, end=end)
-    rules = load_exclusions(params.exclusions)
     statistics = _merge_group_statistics(run_complete(source, "task_start_groups", start, end))
     rare_tasks = rare_from_statistics(statistics, params)
-    if rare_tasks.empty:
-        task_starts = ensure_columns(pd.DataFrame(), PROCESS_TABLE, TASK_START_COLUMNS)
-        activity_rows = pd.DataFrame(columns=["Table"] + ACTIVITY_COLUMNS)
-    else:
+    columns = TASK_START_COLUMNS + ["TaskHost", "InScopeBy", "Events"]
+    task_starts = ensure_columns(pd.DataFrame(), PROCESS_TABLE, columns)
+    if not rare_tasks.empty:
         raw = _concat(run_complete(source, "task_starts", start, end, groups=rare_tasks[GROUP_KEYS]))
-        task_starts = _typed(raw, PROCESS_TABLE, TASK_START_COLUMNS)
         # The server filtered the three values independently; keep exact group members.
-        task_starts = task_starts.merge(rare_tasks[GROUP_KEYS], on=GROUP_KEYS, how="inner")
+        task_starts = _launches(raw, columns).merge(rare_tasks[GROUP_KEYS], on=GROUP_KEYS, how="inner")
+    if params.scope == "extended":
+        flagged = _launches(_concat(run_complete(source, "flagged_launches", start, end)), columns + ["HostTripwires"])
+        flagged["HostTripwires"] = flagged["HostTripwires"].map(lambda v: sorted(_as_list(v)))
+        rare_tasks, task_starts = with_host_groups(rare_tasks, task_starts, flagged, params)
+    rare_tasks = annotate_scope(rare_tasks, task_starts)
+    activity_rows = pd.DataFrame(columns=["Table"] + ACTIVITY_COLUMNS)
+    if not rare_tasks.empty:
         if params.match == "process":
             activity_rows = remote_process_rows(source, params, task_starts, rare_tasks)
         else:
-            activity_rows = _seed_rows(source, params, rare_tasks)
+            by_host = rare_tasks["RareBy"].eq("tripwire")
+            pieces = [_seed_rows(source, params, rare_tasks[~by_host])] if (~by_host).any() else []
+            if by_host.any():
+                pieces.append(_host_rows(source, params, task_starts, rare_tasks[by_host]))
+            if pieces:
+                activity_rows = stack_newest_first(pieces, list(dict.fromkeys(c for p in pieces for c in p.columns)))
     activity_rows = ensure_columns(activity_rows, PROCESS_TABLE, ACTIVITY_COLUMNS)
     activity = summarise_activity(activity_rows)
-    rare_tasks = rank(score(suppress(rare_tasks, task_starts, rules), activity_rows, indicators=indicators))
-    exclusions = exclusion_summary(rare_tasks, activity_rows, rules)
+    fleet = remote_fleet(source, params, activity_rows)
+    file_info = file_information(source, params, rare_tasks, task_starts) if not rare_tasks.empty else None
+    rare_tasks, exclusions = triage(rare_tasks, task_starts, activity_rows, params, fleet, file_info, indicators)
     sources = {"provider": type(source.provider).__name__, "dialect": source.dialect}
-    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources, remote=source)
+    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, sources, fleet=fleet,
+                      remote=source)
+
+
+def _launches(raw: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Launches from a remote result, typed like the loader's, with the scope's columns."""
+    frame = _typed(raw, PROCESS_TABLE, [c for c in columns if c not in ("TaskHost", "InScopeBy", "Events",
+                                                                         "HostTripwires")])
+    for column in ("TaskHost", "InScopeBy", "HostTripwires"):
+        if column in columns and column not in frame:
+            frame[column] = pd.Series(dtype=object)
+    frame["Events"] = pd.to_numeric(frame.get("Events", pd.Series(1, index=frame.index)),
+                                    errors="coerce").fillna(1).astype("int64")
+    return frame

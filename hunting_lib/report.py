@@ -32,6 +32,9 @@ def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Pa
         "max_devices": params.max_devices,
         "exclusions": "none" if params.exclusions is None else (
             "default" if params.exclusions == "config/exclusions.yaml" else str(Path(params.exclusions).resolve())),
+        "known_tasks": "none" if params.known_tasks is None else (
+            "default" if params.known_tasks == "config/known_tasks.yaml" else str(Path(params.known_tasks).resolve())),
+        "scope": params.scope,
         "match": params.match,
         "export_dir": str(export_dir.resolve()),
         "papermill_run": True,

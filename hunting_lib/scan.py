@@ -271,18 +271,22 @@ def _normalised(expression: Any) -> Any:
             .str.replace_all(r"\d+(?:[._-]\d+)+", "#"))
 
 
-def _fleet_plans(launches: Any, present: list[str], pl: Any) -> list[Any]:
-    """Plans for the fleet's baseline over the in-scope launches: devices, devices per
-    normalised group key, aggregated reports (``fleet.FleetContext``)."""
-    keyed = launches.select([_text(present, c, pl).alias(c) for c in _GROUP + ["DeviceName", "ActionType"]])
-    devices = keyed.select(pl.col("DeviceName").n_unique().alias("devices"),
-                           (pl.col("ActionType") == "ProcessCreatedAggregatedReport").sum().alias("aggregated"))
+def _fleet_plans(launches: Any, launched_all: Any, present: list[str], pl: Any) -> list[Any]:
+    """Plans for the fleet's baseline (``fleet.FleetContext``): devices and devices per
+    normalised group key over the in-scope launches, aggregated reports over all the task
+    hosts' launches."""
+    keyed = launches.select([_text(present, c, pl).alias(c) for c in _GROUP + ["DeviceName"]])
+    aggregated = launched_all.select((_text(present, "ActionType", pl) == "ProcessCreatedAggregatedReport")
+                                     .sum().alias("aggregated"))
+    devices = keyed.select(pl.col("DeviceName").n_unique().alias("devices")).join(aggregated, how="cross")
     per_group = keyed.group_by(_GROUP).agg(pl.col("DeviceName").unique())
     per_key = (per_group.with_columns(
         (_normalised(pl.col("FileName")) + "|" + _normalised(pl.col("ProcessCommandLine")) + "|"
          + _normalised(pl.col("FolderPath"))).alias("key"))
         .explode("DeviceName").group_by("key").agg(pl.col("DeviceName").n_unique().alias("n")))
-    return [devices, per_key]
+    per_program = (per_group.with_columns(_normalised(pl.col("FolderPath")).alias("key"))
+                   .explode("DeviceName").group_by("key").agg(pl.col("DeviceName").n_unique().alias("n")))
+    return [devices, per_key, per_program]
 
 
 def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
@@ -315,12 +319,12 @@ def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
     maybe_rare = pl.col("Count") < request.threshold
     if request.max_devices is not None:
         maybe_rare |= pl.col("DeviceCount") <= request.max_devices
-    plans = [groups.filter(maybe_rare)] + _fleet_plans(in_scope, present, pl)
+    plans = [groups.filter(maybe_rare)] + _fleet_plans(in_scope, processes.filter(launched), present, pl)
     if extended:  # the System32 children of task hosts: candidates for the host tripwires
         plans.append(processes.filter(launched & ~keep).select(_lower(present, "FileName", pl).alias("name")).unique())
     collected = pl.collect_all(plans)
-    candidates, devices, per_key = collected[:3]
-    host_names = sorted(set(collected[3]["name"].to_list())) if extended else []
+    candidates, devices, per_key, per_program = collected[:4]
+    host_names = sorted(set(collected[4]["name"].to_list())) if extended else []
     raw = {c: candidates[c].to_list() for c in _GROUP}
     lowered = {c: {v.lower() for v in raw[c]} for c in _GROUP}
 
@@ -381,7 +385,8 @@ def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
     # A row can be both a group's start and activity: keep it once, in file order.
     rows = {t: pl.concat(parts, how="diagonal_relaxed").unique(_ROW).sort(_ROW) for t, parts in found.items()}
     fleet = {"devices": int(devices["devices"][0] or 0), "aggregated_reports": int(devices["aggregated"][0] or 0),
-             "task_devices": dict(zip(per_key["key"].to_list(), per_key["n"].to_list())), "ip_devices": ip_devices}
+             "task_devices": dict(zip(per_key["key"].to_list(), per_key["n"].to_list())), "ip_devices": ip_devices,
+             "program_devices": dict(zip(per_program["key"].to_list(), per_program["n"].to_list()))}
     return ScanResult(files, rows, fleet)
 
 
@@ -479,7 +484,8 @@ def _fleet(values: dict[str, Any]) -> Any:
     return FleetContext(int(values.get("devices", 0)),
                         pd.Series(values.get("task_devices", {}), dtype="int64"),
                         pd.Series(values.get("ip_devices", {}), dtype="int64"),
-                        int(values.get("aggregated_reports", 0)))
+                        int(values.get("aggregated_reports", 0)),
+                        pd.Series(values.get("program_devices", {}), dtype="int64"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -74,10 +74,12 @@ def aggregated_events(starts: pd.DataFrame) -> pd.Series:
 
 @dataclass(frozen=True)
 class ScopedStarts:
-    """The task launches of one hunt: those in scope, and the System32 ones left out."""
+    """The task launches of one hunt: those in scope, the System32 ones left out, and how many
+    of all the task hosts' launches were recorded as Defender aggregated reports."""
 
     in_scope: pd.DataFrame
     system32_hosts: pd.DataFrame
+    aggregated_reports: int = 0
 
 
 def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +99,7 @@ def scoped_task_starts(processes: pd.DataFrame, params: HuntParams, config: Scop
     if params.scope == "published":
         starts = scheduled_task_starts(processes, params)
         starts = starts.assign(TaskHost="schedule_service", InScopeBy="published", Events=1)
-        return ScopedStarts(starts, _empty_like(starts))
+        return ScopedStarts(starts, _empty_like(starts), _aggregated(processes, params))
     config, paths = config or default_scope(), paths or default_paths()
     columns = [c for c in TASK_START_COLUMNS if c in processes.columns]
     parent_is_host = in_ci(processes["InitiatingProcessFileName"], config.host_names)
@@ -131,7 +133,21 @@ def scoped_task_starts(processes: pd.DataFrame, params: HuntParams, config: Scop
         in_scope_by = in_scope_by.where(~(hit & in_scope_by.isna().to_numpy()), label)
     launched = launched.assign(InScopeBy=in_scope_by, Events=aggregated_events(launched))
     kept = in_scope_by.notna().to_numpy()
-    return ScopedStarts(launched[kept], launched[~kept].drop(columns="InScopeBy"))
+    aggregated = int(launched["ActionType"].eq(AGGREGATED_ACTION).sum()) if "ActionType" in launched else 0
+    return ScopedStarts(launched[kept], launched[~kept].drop(columns="InScopeBy"), aggregated)
+
+
+def _aggregated(processes: pd.DataFrame, params: HuntParams) -> int:
+    """Aggregated reports among the published parent's launches in the window (before steps 2-3)."""
+    from .query import seed_literals
+
+    if "ActionType" not in processes:
+        return 0
+    seed = seed_literals()
+    launched = (processes["InitiatingProcessFileName"].eq(seed.parent_file_name)
+                & processes["InitiatingProcessCommandLine"].isin(params.parent_command_lines))
+    launched &= window_mask(processes["Timestamp"], params)
+    return int((launched & processes["ActionType"].eq(AGGREGATED_ACTION)).sum())
 
 
 def _seed_keep(names: pd.Series, folders: pd.Series) -> np.ndarray:

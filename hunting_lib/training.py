@@ -774,7 +774,7 @@ def check_9(answer: Any, data_dir: str | Path | None = None) -> Verdict:
         expected = {r.lower() for r in expected_9(data_dir)}
         if given == expected:
             return Verdict(9, True, f"{_names_text(expected)}: anchored on the vendor folder under Program "
-                                    "Files (only administrators can write there) and the SYSTEM account.")
+                                    "Files, which only administrators can write to.")
         text = resources.files("hunting_lib").joinpath(DEFAULT_EXCLUSIONS).read_text("utf-8")
         rules = {r.id.lower(): r for r in parse_exclusions(text, DEFAULT_EXCLUSIONS)}
         if any(("contains" in g or "update" in g or "backup" == g) for g in given):

@@ -165,3 +165,23 @@ def exclusion_summary(rare_tasks: pd.DataFrame, activity_rows: pd.DataFrame,
     for rule_id in known:
         add(rule_id, "known Windows or vendor task (config/known_tasks.yaml)", "catalogue", "")
     return pd.DataFrame(rows, columns=columns)
+
+
+def readable(rare_tasks: pd.DataFrame) -> pd.DataFrame:
+    """The ranked groups as an analyst reads them: rank, a ``!`` for a tripwire or critical
+    signal, the score, the program, and why, in words, with each reason's ATT&CK technique."""
+    why = [
+        "; ".join(f"{text} ({technique})" if technique else text for text, technique in zip(texts, techniques))
+        for texts, techniques in zip(rare_tasks["ReasonText"], rare_tasks["ReasonTechniques"])
+    ]
+    return pd.DataFrame({
+        "Rank": range(1, len(rare_tasks) + 1),
+        "Critical": rare_tasks["Critical"].map({True: "!", False: ""}),
+        "Score": rare_tasks["Score"],
+        "FileName": rare_tasks["FileName"],
+        "ProcessCommandLine": rare_tasks["ProcessCommandLine"],
+        "Runs": rare_tasks["Count"],
+        "Devices": rare_tasks["DeviceCount"],
+        "Why": why,
+        "SuppressedBy": rare_tasks["SuppressedBy"],
+    }, index=rare_tasks.index)

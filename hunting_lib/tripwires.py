@@ -137,13 +137,15 @@ def fire(scored: pd.DataFrame, activity_rows: pd.DataFrame, fleet: FleetContext,
     config, scoring, paths = config or default_tripwires(), scoring or default_scoring(), paths or default_paths()
     expects = scored.get("KnownExpects", pd.Series([[]] * len(scored), index=scored.index))
     known = scored.get("KnownTask", pd.Series(None, index=scored.index)).notna()
-    fleet_devices = fleet.fleet_devices(group_keys(scored))
+    # What deviates: a program (or the DLLs it loads) that a small part of the fleet runs as a
+    # task; a script handed to a common program, by the task as a whole.
+    program_common = _common(fleet.program_fleet_devices(scored["FolderPath"]), fleet, config)
+    task_common = _common(fleet.fleet_devices(group_keys(scored)), fleet, config)
+    program_payload = (pd.Series(user_writable(scored["FolderPath"], paths), index=scored.index)
+                       | scored["user_writable_image_load"] | scored.get("user_writable_system32", False))
+    argument_payload = pd.Series(_writable_payload_args(scored["ProcessCommandLine"], paths), index=scored.index)
     tests = {
-        "user_writable_payload": (
-            (pd.Series(user_writable(scored["FolderPath"], paths), index=scored.index)
-             | pd.Series(_writable_payload_args(scored["ProcessCommandLine"], paths), index=scored.index)
-             | scored["user_writable_image_load"] | scored.get("user_writable_system32", False))
-            & ~_common(fleet_devices, fleet, config)),
+        "user_writable_payload": (program_payload & ~program_common) | (argument_payload & ~task_common),
         "rare_public_ip": _rare_public_ip(scored, activity_rows, fleet, config),
         "unexpected_shell_child": scored["child_shell"] & (known | (
             ~pd.Series(user_writable(scored["FolderPath"], paths), index=scored.index)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,22 @@ SAMPLE_DATA = REPO / "sample_data"
 # The shared folder sits beside the checkout (and beside CI's clone).
 SHARED = REPO.parent / "shared"
 REAL_DATA = SHARED / "real_data"
+SEED_TEXT = SHARED / "seed" / "rare_sch_task_with_activity.txt"
+
+
+def running_in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_shared(path: Path) -> Path:
+    """``path`` under ../shared, or: skip the test locally, fail it under CI=true (where the
+    shared folder is part of the contract and must be there)."""
+    if not path.exists():
+        message = f"{path} is missing (the shared folder must sit beside the checkout)"
+        if running_in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
 
 SCHEDULE = seed_literals().parent_command_line
 #: Rule expiry is judged on this date in every test (and in the notebooks the tests run), so that

@@ -30,7 +30,8 @@ class KqlEngineDriver(DriverBase):
 
     def __init__(self, data_dir, truncate_at: int | None = None, partial_over: int | None = None,
                  throttle_times: int = 0, timeout_times: int = 0, auth_fails: bool = False,
-                 drop_column: str | None = None, **kwargs: Any):
+                 drop_column: str | None = None, file_profiles: pd.DataFrame | None = None,
+                 certificates: pd.DataFrame | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self._con = load_into_duckdb(data_dir, full_schema=True)
         self.truncate_at = truncate_at
@@ -39,6 +40,12 @@ class KqlEngineDriver(DriverBase):
         self.timeout_times = timeout_times
         self.auth_fails = auth_fails
         self.drop_column = drop_column
+        # Defender's FileProfile() is a service function no local engine has: a canned answer
+        # stands in for it. DeviceFileCertificateInfo is an ordinary table.
+        self.file_profiles = file_profiles
+        if certificates is not None:
+            self._con.register("_certificates", certificates)
+            self._con.execute('CREATE TABLE "DeviceFileCertificateInfo" AS SELECT * FROM _certificates')
         self.queries: list[str] = []
         self._loaded = True
 
@@ -57,6 +64,8 @@ class KqlEngineDriver(DriverBase):
         if self.timeout_times:
             self.timeout_times -= 1
             raise TimeoutError("The read operation timed out")
+        if "invoke FileProfile" in query and self.file_profiles is not None:
+            return self.file_profiles[[sha1 in query for sha1 in self.file_profiles["SHA1"]]].reset_index(drop=True)
         result = run_kql(self._con, query)
         if self.partial_over is not None and len(result) > self.partial_over:
             raise ServiceError("Partial results returned. This may indicate a query timeout.")

@@ -72,6 +72,26 @@ def load_into_duckdb(data_dir: str | Path, full_schema: bool = False) -> duckdb.
     return con
 
 
+def connect_frames(frames: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
+    """A duckdb_kql connection holding the given tables (typed as the loader types them), each
+    with every schema column, and the tables not given as empty ones."""
+    con = duckdb_kql.connect()
+    for table in TABLES:
+        frame = frames.get(table)
+        if frame is None:
+            columns = ", ".join(f'"{c}" {_DUCKDB_TYPES[t]}' for c, t in table_columns(table).items())
+            con.execute(f'CREATE TABLE "{table}" ({columns})')
+            continue
+        frame = ensure_columns(frame, table, list(table_columns(table)))
+        for column in frame.columns:
+            if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+                frame[column] = frame[column].dt.tz_convert(None)
+        con.register("_incoming", frame)
+        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _incoming')
+        con.unregister("_incoming")
+    return con
+
+
 def run_kql(con: duckdb.DuckDBPyConnection, text: str) -> pd.DataFrame:
     """The result of a KQL query as a DataFrame."""
     return duckdb_kql.kql(con, text).df()

@@ -42,10 +42,15 @@ rules:
     when:
       FolderPath: {startswith: 'C:\\'}
 """)
-    result = hunt([task_start(*TASK, pid=1), task_start("b.exe", "b", r"C:\b.exe", pid=2)],
+    tools = ("a.exe", "a", r"C:\Tools\a.exe")
+    result = hunt([task_start(*tools, pid=1), task_start("b.exe", "b", r"C:\b.exe", pid=2)],
                   HuntParams(exclusions=str(rules)))
     assert len(result.rare_tasks) == 2 and (result.rare_tasks["SuppressedBy"] == "everything").all()
     assert result.findings.empty and len(result.suppressed) == 2
+    # A rule that matches everything still cannot hide a payload in a user-writable folder.
+    tripped = hunt([task_start(*tools, pid=1), task_start(*TASK, pid=2)], HuntParams(exclusions=str(rules)))
+    assert tripped.suppressed["FileName"].tolist() == ["a.exe"]
+    assert tripped.findings["WouldSuppressBy"].tolist() == ["everything"]
 
 
 def test_duplicated_rows_count_twice_as_in_kusto():

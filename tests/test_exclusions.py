@@ -9,7 +9,7 @@ from hunting_lib.errors import BadInputError, DataWarning
 from hunting_lib.exclusions import load_exclusions, parse_exclusions, suppressing_rule
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
-from tests.conftest import task_start, typed
+from tests.conftest import SEED_TEXT, require_shared, task_start, typed
 
 RULE = """
 rules:
@@ -153,25 +153,69 @@ def test_the_shipped_file_loads_and_keeps_log_clearing_disabled():
     everything = parse_exclusions(open("hunting_lib/config/exclusions.yaml", encoding="utf-8").read())
     by_id = {rule.id: rule for rule in everything}
     assert not by_id["eventlog-cleanup"].enabled and "T1070.001" in by_id["eventlog-cleanup"].warning
-    in_force = {rule.id for rule in load_exclusions(today=dt.date(2026, 11, 1))}
-    assert "eventlog-cleanup" not in in_force and len(in_force) >= 5
-    # No shipped rule relies on free text alone: each has an anchor on path, account or a full regex.
+    in_force = {rule.id for rule in load_exclusions()}
+    assert "eventlog-cleanup" not in in_force and len(in_force) >= 6
+    # Each shipped rule translates one of the published false-positive scenarios, named as the seed
+    # names it, and the vendor rules stay anchored on the vendor's folder under Program Files.
+    seed = require_shared(SEED_TEXT).read_text(encoding="utf-8")
     for rule in everything:
-        anchors = {(c.field, c.operator) for c in rule.conditions}
-        assert anchors & {("FolderPath", "startswith"), ("FolderPath", "equals"), ("AccountName", "equals"),
-                          ("ProcessCommandLine", "regex")}, rule.id
-        assert not any(c.operator == "contains" for c in rule.conditions), rule.id
+        scenario = rule.reason.split(" (published false positive)")[0]
+        assert scenario in seed, rule.id
+    for rule_id in ("backup-veeam-agent", "backup-acronis-agent"):
+        (condition,) = by_id[rule_id].conditions
+        assert (condition.field, condition.operator) == ("FolderPath", "startswith")
+        assert all(v.lower().startswith(("c:\\program files\\", "c:\\program files (x86)\\")) for v in condition.values)
 
 
-def test_an_attacker_update_task_is_not_suppressed_by_the_shipped_rules():
-    # Read literally, the published scenario would exclude every command line containing "update".
-    rules = load_exclusions(today=dt.date(2026, 11, 1))
+def test_the_shipped_rules_are_as_broad_as_the_published_filters():
+    """Another fleet's report.ps1, in another folder, with other arguments and account, is the
+    published scenario and is suppressed; so are the published patching and maintenance jobs."""
+    rules = load_exclusions()
     frame = starts([
-        task_start("update.exe", "update.exe --update", r"C:\Users\Public\update.exe", account="system"),
-        task_start("powershell.exe", "powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\\Users\\Public\\report.ps1",
-                   r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe", account="svc-reporting"),
-        task_start("cmd.exe", 'cmd.exe /c msiexec.exe /i "\\\\corp-fs01\\patches$\\x.msi" /quiet & whoami',
+        task_start("powershell.exe", r'powershell.exe -File "D:\\BI\\Weekly\\report.ps1" -Region EMEA',
+                   r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe", account="contoso\\bi-runner"),
+        task_start("pwsh.exe", r"pwsh.exe -NoLogo -Command C:\\Jobs\\generate-report.ps1",
+                   r"C:\Program Files\PowerShell\7\pwsh.exe", account="svc-analytics"),
+        task_start("msiexec.exe", r"msiexec.exe /i C:\\Deploy\\agent.msi /qn /quiet",
+                   r"C:\Windows\System32\msiexec.exe", account="system"),
+        task_start("cmd.exe", r'cmd.exe /c "wusa.exe C:\\Updates\\kb5041580.msu /quiet /norestart"',
                    r"C:\Windows\System32\cmd.exe", account="system"),
+        task_start("cleanup.exe", "cleanup.exe --clean-temp", r"C:\Program Files\Tools\cleanup.exe"),
+    ])
+    assert suppressing_rule(frame, rules).tolist() == [
+        "reporting-powershell-script", "reporting-powershell-script", "patching-quiet-install",
+        "patching-quiet-install-via-cmd", "maintenance-clean-or-update"]
+
+
+def test_chained_commands_do_not_ride_on_a_broad_rule():
+    rules = load_exclusions()
+    frame = starts([
+        task_start("powershell.exe", r"powershell.exe -File C:\\x\\report.ps1; whoami",
+                   r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"),
+        task_start("cmd.exe", r"cmd.exe /c msiexec.exe /i x.msi /quiet & whoami", r"C:\Windows\System32\cmd.exe"),
+        task_start("cmd.exe", r"cmd.exe /c update.bat & net user", r"C:\Windows\System32\cmd.exe"),
+        task_start("rundll32.exe", r"rundll32.exe C:\\x\\update.dll,Update", r"C:\Windows\System32\rundll32.exe"),
         task_start("Veeam.exe", "Veeam.exe", r"C:\Users\bob\AppData\Local\Veeam\Veeam.exe", account="system"),
     ])
-    assert suppressing_rule(frame, rules).tolist() == ["", "", "", ""]
+    assert suppressing_rule(frame, rules).tolist() == ["", "", "", "", ""]
+
+
+def test_an_attacker_on_a_broad_rule_is_kept_by_a_tripwire():
+    # Read literally, the published scenario would exclude every command line containing "update".
+    # The rule does match these; the tripwires keep them findings, and say so.
+    rows = [
+        task_start("update.exe", "update.exe --update", r"C:\Users\Public\update.exe", pid=1, account="system"),
+        task_start("powershell.exe", "powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\\Users\\Public\\report.ps1",
+                   r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe", pid=2, account="svc-reporting"),
+    ]
+    result = run_hunt({"DeviceProcessEvents": starts(rows)}, HuntParams())
+    rare = result.rare_tasks.set_index("FileName")
+    assert rare["SuppressedBy"].isna().all()
+    assert rare.loc["update.exe", "WouldSuppressBy"] == "maintenance-clean-or-update"
+    assert rare.loc["powershell.exe", "WouldSuppressBy"] == "reporting-powershell-script"
+    for name in ("update.exe", "powershell.exe"):
+        reasons = rare.loc[name, "Reasons"]
+        assert f"matched:{rare.loc[name, 'WouldSuppressBy']}" in reasons
+        assert "kept_by:user_writable_payload" in reasons and "user_writable_payload" in rare.loc[name, "Tripwires"]
+    kept = result.exclusions.set_index("Rule")["KeptByTripwire"]
+    assert kept["maintenance-clean-or-update"] == 1 and kept["reporting-powershell-script"] == 1

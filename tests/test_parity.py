@@ -1,5 +1,6 @@
 """Parity: the published KQL, run unmodified by an independent engine (duckdb-kql), gives the
-same rare groups and the same activity summary as ``hunt --exclusions none --match seed``.
+same rare groups and the same activity summary as ``hunt --published`` (the published scope,
+no exclusions, no known-task catalogue, seed match).
 
 Lists are compared as sets with ""/null removed: real Kusto has no null strings, so a column a
 table lacks shows up as "" in ``make_set``, which the kit leaves out.
@@ -58,8 +59,8 @@ def assert_parity(data_dir: Path) -> tuple[int, int]:
     reference_activity = kql_reference.run_kql(con, seed_kql())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # hunt --exclusions none --match seed
-        ours = run_hunt(data_dir, HuntParams(exclusions=None, match="seed"))
+        # hunt --published
+        ours = run_hunt(data_dir, HuntParams.published())
 
     expected = {(r.FileName, r.ProcessCommandLine, r.FolderPath, int(r.count_))
                 for r in reference_groups.itertuples(index=False)}

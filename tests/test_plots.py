@@ -86,7 +86,7 @@ def save(fig, tmp_path, name: str) -> tuple[int, int]:
 
 
 def task_id_of(label: str) -> int:
-    match = re.match(r"#(\d+) ", label)
+    match = re.match(r"(?:\[suppressed\] )?#(\d+) ", label)
     assert match, label
     return int(match.group(1))
 

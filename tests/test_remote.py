@@ -103,7 +103,7 @@ def test_cut_results_are_split_and_merged_exactly(options):
     source = RemoteSource(faulty, row_limit=40)
     result = remote_hunt(source, params)
     assert comparable(result) == comparable(local(params))
-    group_queries = [q for q in faulty._query_provider.queries if "summarize Count = count()" in q]
+    group_queries = [q for q in faulty._query_provider.queries if "summarize Count = sum(Events)" in q]
     assert len(group_queries) > 2  # the statistics query itself was split and merged
 
 
@@ -159,3 +159,38 @@ def test_auth_failure_and_schema_change_are_clear_errors():
 def test_an_empty_window_is_an_empty_complete_result(sentinel):
     result = run_hunt(sentinel, HuntParams(start="2020-01-01", end="2020-01-02"))
     assert result.rare_tasks.empty and result.activity.empty
+
+
+def test_remote_hunts_read_signers_and_global_prevalence_from_defender():
+    """FileProfile() (Defender XDR) and DeviceFileCertificateInfo feed two signals remotely."""
+    params = HuntParams(**WINDOW)
+    expected = local(params)
+    launches = expected.task_starts.merge(expected.rare_tasks[["FileName", "ProcessCommandLine", "FolderPath"]],
+                                          on=["FileName", "ProcessCommandLine", "FolderPath"])
+    hashes = sorted(set(launches["SHA1"].dropna()) - {""})
+    assert len(hashes) >= 3
+    profiles = pd.DataFrame({"SHA1": hashes[:1], "GlobalPrevalence": [3], "Signer": [""],
+                             "SignatureState": ["Unsigned"], "IsCertificateValid": [False]})
+    certificates = pd.DataFrame({"Timestamp": [pd.Timestamp("2026-11-03")], "SHA1": [hashes[1]], "IsSigned": [True],
+                                 "IsTrusted": [False], "Signer": ["Fake Corp"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        defender = provider(SAMPLE_DATA, environment="MDE", file_profiles=profiles, certificates=certificates)
+        result = remote_hunt(RemoteSource(defender, dialect="defender"), params)
+    rare = result.rare_tasks.merge(launches[["FileName", "ProcessCommandLine", "FolderPath", "SHA1"]].drop_duplicates(),
+                                   on=["FileName", "ProcessCommandLine", "FolderPath"])
+    first = rare[rare["SHA1"] == hashes[0]].iloc[0]
+    assert first["unsigned_binary"] and first["low_global_prevalence"]
+    second = rare[rare["SHA1"] == hashes[1]].iloc[0]
+    assert second["unsigned_binary"] and not second["low_global_prevalence"]  # signed, but not trusted
+    others = rare[~rare["SHA1"].isin(hashes[:2])]
+    assert not others["unsigned_binary"].any()
+    queries = defender._query_provider.queries
+    assert any("invoke FileProfile(SHA1, 1000)" in q for q in queries)
+    assert any("DeviceFileCertificateInfo" in q for q in queries)
+
+
+def test_sentinel_hunts_do_not_ask_for_file_profiles(sentinel):
+    sentinel._query_provider.queries.clear()
+    run_hunt(RemoteSource(sentinel, dialect="sentinel"), HuntParams(**WINDOW))
+    assert not any("FileProfile" in q for q in sentinel._query_provider.queries)
