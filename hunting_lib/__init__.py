@@ -5,13 +5,19 @@ library. Data moves one way, one module per step, each a plain function over Dat
 
     load        loader.load_data_folder      a data folder -> typed tables
                 scan.load_for_hunt           parquet: only the rows one hunt can use (the CLI's)
-    rarity      rarity.scheduled_task_starts the Task Scheduler's children (seed steps 1-3)
-                rarity.find_rare_tasks       the rare (FileName, CommandLine, FolderPath) groups
+    scope       scope.scoped_task_starts     the Task Scheduler's launches the hunt looks at
+                                             (published: the seed's steps 1-3; extended: also
+                                             taskeng, the grouped svchost, System32 LOLBins)
+                scope.host_tripwire_starts   System32 task hosts whose own process fired a tripwire
+    rarity      rarity.find_rare_tasks       the rare (FileName, CommandLine, FolderPath) groups
     correlate   correlate.task_activity_rows what those processes did, in seven tables
                 correlate.summarise_activity the seed's final summarize
+    triage      fleet.fleet_context          the fleet's baseline (devices per task, per IP)
+                triage.triage                exclusion rules, known tasks, signals, tripwires, rank
     output      output.write_json            the contract's JSON, CSV and terminal table
 
-``hunt.run_hunt(source, params)`` runs them in order; start reading there.
+``hunt.run_hunt(source, params)`` runs them in order; start reading there. The settings analysts
+tune are YAML in ``config/``: scope, paths, exclusions, known_tasks, scoring, tripwires.
 """
 
 import importlib

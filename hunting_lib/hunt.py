@@ -12,8 +12,13 @@ from typing import Any, Mapping, Union
 
 import pandas as pd
 
-from .correlate import (ACTIVITY_COLUMNS, process_activity_rows, stack_newest_first, summarise_activity,
-                        task_activity_rows)
+from .correlate import (
+    ACTIVITY_COLUMNS,
+    process_activity_rows,
+    stack_newest_first,
+    summarise_activity,
+    task_activity_rows,
+)
 from .fleet import FleetContext, fleet_context
 from .loader import DataFolder, ensure_columns, load_data_folder
 from .params import HuntParams

@@ -268,11 +268,12 @@ def render_file_profiles_kql(params: HuntParams, sha1s: Iterable[str], target: s
     """Defender's FileProfile() for the given SHA1s: signer, signature state, global prevalence.
 
     FileProfile is a Defender XDR advanced-hunting function; Sentinel and ADX do not have it.
+    Called with its defaults (the SHA1 column, at most 100 files), so give it at most 100 SHA1s.
     """
     target = dialect(target) if isinstance(target, str) else target
     return (_parameters(params, []) + "print SHA1 = dynamic(" + _dynamic_strings(sha1s) + ")"
             "\n| mv-expand SHA1 to typeof(string)"
-            "\n| invoke FileProfile(SHA1, 1000)"
+            "\n| invoke FileProfile()"
             "\n| project SHA1, GlobalPrevalence, Signer, SignatureState, IsCertificateValid")
 
 

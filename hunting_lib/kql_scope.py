@@ -30,6 +30,8 @@ LAUNCH_COLUMNS = ["Timestamp", "DeviceId", "DeviceName", "AccountName", "FileNam
                   "InitiatingProcessParentId", "InitiatingProcessParentFileName",
                   "InitiatingProcessParentCreationTime", "ReportId"]
 _SPACE = r"[\t\n\f\r ]"
+_NO_FLAGGED_LAUNCHES = ("let FlaggedLaunches = InScope | take 0 | extend Created = ProcessCreationTime, "
+                        "HostTripwires = dynamic([]);\n")
 
 
 def _kql():
@@ -90,7 +92,7 @@ def scope_lets(params: HuntParams, target, config: ScopeConfig | None = None,
             f"let InScope = Launches\n"
             f"| where {_seed_keep()}\n"
             f'| extend TaskHost = "schedule_service", InScopeBy = "published", Events = 1;\n'
-            "let FlaggedLaunches = InScope | take 0 | extend Created = ProcessCreationTime;\n"
+            + _NO_FLAGGED_LAUNCHES
         )
     branches = [f"InitiatingProcessFileName == {s(seed.parent_file_name)} and InitiatingProcessCommandLine in "
                 f"{strings(params.parent_command_lines)}, \"schedule_service\""]
@@ -160,7 +162,7 @@ def _flagged_lets(params: HuntParams, target, config: ScopeConfig, paths: PathCo
                       f"    | project DeviceName, ProcessId = InitiatingProcessId, ParentCreated = "
                       f"InitiatingProcessCreationTime, RowTime = Timestamp, HostTripwire = {s(tripwire.id)})")
     if not pieces:
-        return "let FlaggedLaunches = InScope | take 0 | extend Created = ProcessCreationTime;\n"
+        return _NO_FLAGGED_LAUNCHES
     every = LAUNCH_COLUMNS + ["TaskHost", "Events", "Created", "HostTripwire"]
     but = lambda *keys: ", ".join(c for c in every if c not in keys)  # noqa: E731 (summarize keys)
     return (

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadInputError, DataWarning, describe_value
-from .files import REFUSED_SUFFIXES, SUPPORTED_SUFFIXES, find_table_files, normalise_column_name, suggest_file
+from .files import find_table_files, normalise_column_name, suggest_file
 from .schema import PROCESS_TABLE, TABLES, any_column_type, column_type, required_columns
 
 DATE_ORDERS: tuple[str, ...] = ("auto", "dmy", "mdy")

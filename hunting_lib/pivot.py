@@ -24,13 +24,13 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 
+from .addresses import ip_kind
 from .correlate import ACTIVITY_COLUMNS, process_activity_rows
 from .hunt import HuntResult
-from .addresses import ip_kind
 from .loader import ensure_columns
 from .output import plot_safe
-from .rarity import GROUP_KEYS
 from .query import seed_literals
+from .rarity import GROUP_KEYS
 from .schema import PROCESS_TABLE
 
 TIMELINE_COLUMNS = ["Timestamp", "DeviceName", "Table", "ActionType", "Depth", "Process", "ProcessId", "What", "ReportId"]

@@ -35,7 +35,6 @@ from .correlate import (
 from .errors import BadInputError, DataWarning
 from .exclusions import DEFAULT_EXCLUSIONS, load_exclusions
 from .fleet import FleetContext, group_keys, public_ips
-from .paths import normalised
 from .hunt import HuntResult
 from .known_tasks import load_known_tasks
 from .kql import (
@@ -55,6 +54,7 @@ from .kql import (
 )
 from .loader import apply_schema, ensure_columns
 from .params import DEFAULT_KNOWN_TASKS, HuntParams
+from .paths import normalised
 from .rarity import GROUP_KEYS, TASK_START_COLUMNS, rare_from_statistics
 from .schema import PROCESS_TABLE, TABLES
 from .scope import annotate_scope, with_host_groups
@@ -432,8 +432,9 @@ def file_information(source: RemoteSource, params: HuntParams, rare_tasks: pd.Da
     sha1s = sorted(set(hashes["SHA1"].str.lower()))
     hashes = hashes.assign(SHA1=hashes["SHA1"].str.lower())
     pieces = []
-    if source.dialect == "defender":
-        profiles = _optional(source, "file_profiles", params, sha1s=sha1s)
+    if source.dialect == "defender":  # FileProfile() enriches at most 100 files a call
+        profiles = _concat([_optional(source, "file_profiles", params, sha1s=sha1s[i:i + 100])
+                            for i in range(0, len(sha1s), 100)])
         if not profiles.empty:
             states = profiles["SignatureState"].astype(str).str.lower()
             profiles = profiles.assign(SHA1=profiles["SHA1"].astype(str).str.lower(), SignatureState=states.map(

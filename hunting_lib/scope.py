@@ -36,7 +36,7 @@ from .kql_ops import in_ci, on_uniques, startswith_ci
 from .params import HuntParams
 from .paths import user_writable
 from .rarity import GROUP_KEYS, TASK_START_COLUMNS, scheduled_task_starts, window_mask
-from .settings import PathConfig, ScopeConfig, default_paths, default_scope
+from .settings import HostTripwire, PathConfig, ScopeConfig, default_paths, default_scope
 
 AGGREGATED_ACTION = "ProcessCreatedAggregatedReport"
 _AGGREGATED_COUNT = re.compile(r'"uniqueEventsAggregated"\s*:\s*"?(\d+)')

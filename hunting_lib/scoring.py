@@ -19,13 +19,13 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from .addresses import ip_kind
 from .command_line import glued_text, program_mismatch
 from .correlate import attribute_rows
 from .errors import BadInputError
-from .addresses import ip_kind
 from .indicators import decoded_texts, extract_indicators
-from .kql_ops import in_ci, on_uniques
 from .known_tasks import KnownTask, catalogue_program_names, other_binary
+from .kql_ops import in_ci, on_uniques
 from .paths import PathConfig, default_paths, outside_windows, user_writable
 from .schema import load_yaml
 
@@ -33,7 +33,7 @@ DEFAULT_SCORING = "config/scoring.yaml"
 
 #: Signals read from the command line (and its decoded text), each a list of regexes.
 COMMAND_SIGNALS = ("encoded_command", "download_cradle", "hidden_or_bypass", "url_in_arguments",
-                   "discovery_command", "temp_output_capture")
+                   "discovery_command", "temp_output_capture", "credential_dumping")
 #: Why a group is in the extended scope, as the signal that says so.
 SCOPE_SIGNALS = {"taskeng": "launched_by_taskeng", "grouped_svchost": "launched_by_grouped_svchost",
                  "host_variant": "launched_by_host_variant", "system32_lolbin": "system32_lolbin",

@@ -23,6 +23,20 @@ def running_in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
+def oracle(module: str, reason: str = ""):
+    """Import a module a test needs as an oracle (duckdb-kql, playwright, ...): skip the test
+    without it locally, fail it under CI=true, where every oracle must be there."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        message = f"{module} cannot be imported ({error}){': ' + reason if reason else ''}"
+        if running_in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message, allow_module_level=True)
+
+
 def require_shared(path: Path) -> Path:
     """``path`` under ../shared, or: skip the test locally, fail it under CI=true (where the
     shared folder is part of the contract and must be there)."""
@@ -37,6 +51,15 @@ SCHEDULE = seed_literals().parent_command_line
 #: Rule expiry is judged on this date in every test (and in the notebooks the tests run), so that
 #: no test depends on the day it runs.
 PINNED_TODAY = "2026-11-15"
+
+
+@pytest.fixture
+def _shared_present() -> Path:
+    return require_shared(SHARED)
+
+
+#: For tests that read ../shared: skipped locally without it, failed under CI=true.
+needs_shared = pytest.mark.usefixtures("_shared_present")
 
 
 @pytest.fixture(autouse=True)

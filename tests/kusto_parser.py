@@ -57,7 +57,19 @@ def require_kusto() -> None:
 
 def schema() -> dict[str, dict[str, str]]:
     """The seven tables with every column and its Defender type (Sentinel columns included)."""
-    return {table: table_columns(table) for table in TABLES}
+    return {table: table_columns(table) for table in TABLES + ENRICHMENT_TABLES}
+
+
+#: Tables remote hunts read besides the seven (signatures of the rare programs' files).
+ENRICHMENT_TABLES = ("DeviceFileCertificateInfo",)
+#: Defender XDR's FileProfile() is a built-in function of advanced hunting that Kusto.Language does
+#: not know. Queries that invoke it are checked with it declared first, with the inputs it takes
+#: and the output columns Microsoft documents for it.
+FILE_PROFILE = ("let FileProfile = (T:(SHA1:string)) { T | extend GlobalPrevalence = long(null), "
+                "GlobalFirstSeen = datetime(null), GlobalLastSeen = datetime(null), Signer = '', Issuer = '', "
+                "SignerHash = '', IsCertificateValid = bool(null), IsRootSignerMicrosoft = bool(null), "
+                "SignatureState = '', IsExecutable = bool(null), ThreatName = '', Publisher = '', "
+                "SoftwareName = '' };\n")
 
 
 def analyse(queries: Sequence[str], texts: Sequence[str] = (), timeout: float = 600) -> dict[str, list]:

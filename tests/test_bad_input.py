@@ -6,7 +6,6 @@ coerced. Never a traceback, never a row lost without a word.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import subprocess

@@ -16,7 +16,7 @@ import pytest
 
 from hunting_lib.params import HuntParams
 from hunting_lib.report import build_report, notebook_to_html
-from tests.conftest import REPO, SAMPLE_DATA, activity, task_start
+from tests.conftest import REPO, SAMPLE_DATA, activity, oracle, task_start
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM:
@@ -24,7 +24,7 @@ if not CHROMIUM:
         pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)",
                     pytrace=False)
     pytest.skip("chromium is not installed", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = oracle("playwright.sync_api")
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync", "--disable-quic"]
@@ -85,7 +85,7 @@ def hostile_report(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def hostile_training(tmp_path_factory) -> dict:
     """The training notebook, solutions shown, on the sample data with one hostile task added."""
-    papermill = pytest.importorskip("papermill")
+    papermill = oracle("papermill")
     folder = tmp_path_factory.mktemp("hostile-training") / "data"
     shutil.copytree(SAMPLE_DATA, folder)
     starts = pd.read_csv(folder / "DeviceProcessEvents.csv.gz", dtype=str, keep_default_na=False)

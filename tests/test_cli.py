@@ -128,9 +128,11 @@ def test_sample_command_writes_a_data_folder_the_hunt_reads(tmp_path):
 
 
 def test_kql_command_prints_one_query(tmp_path):
-    done = run("kql", "--threshold", "4", "--start", "2026-11-01", "--dialect", "sentinel")
+    done = run("kql", "--threshold", "4", "--start", "2026-11-01", "--end", "2026-11-08", "--dialect", "sentinel")
     assert done.returncode == 0, done.stderr
-    assert "count_ < 4" in done.stdout and "TimeGenerated between (HuntStart" in done.stdout
+    assert "count_ < 4" in done.stdout and "TimeGenerated between (HuntStart .. HuntEnd)" in done.stdout
+    open_ended = run("kql", "--start", "2026-11-01", "--dialect", "sentinel")
+    assert "| where TimeGenerated >= HuntStart" in open_ended.stdout
     rare = run("kql", "--part", "rare_tasks")
     assert "SuppressedBy" in rare.stdout and "backup-veeam-agent" in rare.stdout
 
@@ -146,3 +148,39 @@ def test_report_checks_its_input_first_and_honours_the_date_order(tmp_path):
     assert done.returncode == 0, done.stderr
     findings = json.loads((tmp_path / "findings.json").read_text())
     assert findings["rare_tasks"][0]["FirstSeen"].startswith("2026-04-03T10:00:00")
+
+
+def test_published_is_the_published_query_exactly(folder, tmp_path):
+    out = tmp_path / "published.json"
+    done = run("hunt", "--data-dir", folder, "--published", "--output", out)
+    assert done.returncode == 0, done.stderr
+    parameters = json.loads(out.read_text())["parameters"]
+    assert (parameters["scope"], parameters["exclusions"], parameters["known_tasks"], parameters["match"]) == (
+        "published", None, None, "seed")
+    assert all(task["SuppressedBy"] is None for task in json.loads(out.read_text())["rare_tasks"])
+
+
+@pytest.mark.parametrize("extra", [["--exclusions", "none"], ["--scope", "extended"], ["--known-tasks", "none"],
+                                   ["--match", "process"]])
+def test_published_refuses_options_that_would_change_it(folder, extra):
+    done = run("hunt", "--data-dir", folder, "--published", *extra)
+    assert done.returncode == 2 and "--published" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_exclusions_none_also_turns_off_the_catalogue(folder, tmp_path):
+    out = tmp_path / "none.json"
+    assert run("hunt", "--data-dir", folder, "--exclusions", "none", "--output", out).returncode == 0
+    parameters = json.loads(out.read_text())["parameters"]
+    assert parameters["exclusions"] is None and parameters["known_tasks"] is None
+    assert parameters["scope"] == "extended"  # the default scope stays
+
+
+def test_the_kql_command_renders_each_scope(tmp_path):
+    published = run("kql", "--published")
+    extended = run("kql")
+    assert published.returncode == extended.returncode == 0
+    assert "materialize(\nDeviceProcessEvents" in published.stdout and "taskeng.exe" not in published.stdout
+    assert '"taskeng.exe"' in extended.stdout and "FlaggedLaunches" in extended.stdout
+    bad = run("kql", "--scope", "wide")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from hunting_lib.command_line import arguments, program_file_name, program_mismatch, split_command_line
+from tests.conftest import oracle
 
 CASES = [
     ('"C:\\Windows\\system32\\cmd.exe"\\system32\\cleanmgr.exe /autoclean /d C:',
@@ -39,7 +40,7 @@ def test_program_mismatch_ignores_what_windows_writes_itself():
     assert program_mismatch(lines, files).tolist() == [False, False, False, False, True, False]
 
 
-duckdb_kql = pytest.importorskip("duckdb_kql", reason="duckdb-kql needs Python 3.11+")
+duckdb_kql = oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
 
 
 def test_the_kql_rendering_of_arguments_agrees(tmp_path):

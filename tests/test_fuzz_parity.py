@@ -12,7 +12,6 @@ import os
 import warnings
 
 import pandas as pd
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +20,9 @@ from hunting_lib.loader import apply_schema
 from hunting_lib.params import HuntParams
 from hunting_lib.query import seed_kql
 from hunting_lib.schema import TABLES, table_columns
+from tests.conftest import oracle
 
-duckdb_kql = pytest.importorskip("duckdb_kql", reason="duckdb-kql needs Python 3.11+")
+duckdb_kql = oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
 from tests.kql_reference import rare_groups_query  # noqa: E402
 
 EXAMPLES = 200 if os.environ.get("CI") == "true" else 60

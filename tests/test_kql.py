@@ -5,24 +5,22 @@ duckdb-kql, an engine independent of the kit, executes the rendered queries.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 import pytest
 
 from hunting_lib.errors import BadInputError
 from hunting_lib.exclusions import load_exclusions, parse_exclusions
 from hunting_lib.hunt import run_hunt
+from hunting_lib.known_tasks import load_known_tasks
 from hunting_lib.kql import dialect, kql_datetime, kql_string, render_hunt_kql, render_rare_tasks_kql
 from hunting_lib.params import HuntParams
 from hunting_lib.query import seed_kql
-from hunting_lib.known_tasks import load_known_tasks
-from tests.conftest import SCHEDULE, T0, activity, task_start, typed
+from tests.conftest import SCHEDULE, T0, activity, oracle, task_start, typed
 
-kql_reference = pytest.importorskip("tests.kql_reference", reason="duckdb-kql needs Python 3.11+")
+kql_reference = oracle("tests.kql_reference", "duckdb-kql needs Python 3.11+")
 connect_frames = kql_reference.connect_frames
 
-duckdb_kql = pytest.importorskip("duckdb_kql", reason="duckdb-kql needs Python 3.11+")
+duckdb_kql = oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
 
 VEEAM = ("Veeam.Agent.exe", "Veeam.Agent.exe /job 1", r"C:\Program Files\Veeam\Endpoint\Veeam.Agent.exe")
 REPORT = ("powershell.exe",

@@ -36,7 +36,7 @@ from hunting_lib.kql import kql_datetime, kql_string, render_hunt_kql, render_ra
 from hunting_lib.params import HuntParams
 from hunting_lib.query import seed_kql
 from tests import kusto_parser
-from tests.conftest import REPO, SCHEDULE
+from tests.conftest import REPO, SCHEDULE, oracle
 
 TODAY = dt.date(2026, 11, 1)  # every shipped rule is in force on this day
 HARMLESS = "harmlessvalue"  # needs no escaping, in KQL or in a regex
@@ -396,7 +396,7 @@ def test_hostile_values_in_an_exclusion_rule_stay_literals(hostile, hostile_answ
 
 def test_duckdb_kql_reads_back_the_same_value(hostile):
     """A second, independent reader of the literals: duckdb-kql's ``print`` returns the value."""
-    duckdb_kql = pytest.importorskip("duckdb_kql", reason="duckdb-kql needs Python 3.11+")
+    duckdb_kql = oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
     con = duckdb_kql.connect()
     # Lone surrogates (hypothesis draws them) cannot be encoded as UTF-8, so they cannot reach
     # duckdb, nor any real query text; Kusto's checks above still cover them. NUL is kept: duckdb
@@ -478,3 +478,40 @@ def answers(kusto, matrix, hostile, stamps) -> dict[str, dict[str, list]]:
     answer = kusto_parser.analyse(queries, texts)
     return {name: {"queries": answer["queries"][q:q + nq], "tokens": answer["tokens"][t:t + nt]}
             for name, (q, nq, t, nt) in spans.items()}
+
+
+def test_every_remote_query_parses_for_both_scopes(kusto):
+    """The queries remote hunts send (msticpy templates), rendered for both scopes and the
+    Defender and Sentinel dialects, with hostile group values, analyse without errors."""
+    import pandas as pd
+
+    from hunting_lib.kql import (
+        render_file_certificates_kql,
+        render_file_profiles_kql,
+        render_flagged_launches_kql,
+        render_fleet_groups_kql,
+        render_ip_devices_kql,
+        render_task_start_groups_kql,
+        render_task_starts_kql,
+    )
+    from hunting_lib.rarity import TASK_START_COLUMNS
+
+    groups = pd.DataFrame({"FileName": ['a"b.exe'], "ProcessCommandLine": ["x\\"], "FolderPath": ["C:\\a\\"]})
+    queries, labels = [], []
+    for scope, target in product(("published", "extended"), ("defender", "sentinel")):
+        params = HuntParams(scope=scope, **WINDOW)
+        rendered = {
+            "task_start_groups": render_task_start_groups_kql(params, target),
+            "task_starts": render_task_starts_kql(params, groups, TASK_START_COLUMNS, target),
+            "flagged_launches": render_flagged_launches_kql(params, TASK_START_COLUMNS, target),
+            "fleet_groups": render_fleet_groups_kql(params, target),
+            "ip_devices": render_ip_devices_kql(params, ["198.51.100.7", 'x"'], target),
+            "file_certificates": render_file_certificates_kql(params, ["ab" * 20], target),
+            "file_profiles": kusto_parser.FILE_PROFILE + render_file_profiles_kql(params, ["ab" * 20], target),
+        }
+        for name, text in rendered.items():
+            queries.append(text)
+            labels.append(f"{name}/{scope}/{target}")
+    failures = [f"{label}: {errors[0]['code']} {errors[0]['message']} at {excerpt(text, errors[0])}"
+                for label, text, errors in zip(labels, queries, kusto_parser.check_queries(queries)) if errors]
+    assert not failures, "\n".join(failures)

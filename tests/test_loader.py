@@ -9,9 +9,7 @@ import pytest
 
 from hunting_lib.errors import BadInputError, DataWarning
 from hunting_lib.loader import load_data_folder, load_table, normalise_column_name
-from tests.conftest import REAL_DATA, task_start
-
-needs_real_data = pytest.mark.skipif(not REAL_DATA.exists(), reason="shared real_data not beside the checkout")
+from tests.conftest import REAL_DATA, needs_shared, task_start
 
 ROWS = [task_start("a.exe", "NA", r"C:\Tools\a.exe", pid=1), task_start("b.exe", "null", r"C:\b.exe", pid=2)]
 
@@ -20,7 +18,7 @@ def frame(rows=ROWS):
     return pd.DataFrame(rows)
 
 
-@needs_real_data
+@needs_shared
 @pytest.mark.parametrize("folder,rows", [("msticpy", 200), ("sentinel_export", 46), ("otrf_sysmon", 1556)])
 def test_real_exports_load_unedited(folder, rows):
     with warnings.catch_warnings(record=True) as caught:
@@ -35,7 +33,7 @@ def test_real_exports_load_unedited(folder, rows):
     assert all("each counts as empty" in str(w.message) for w in caught), [str(w.message) for w in caught]
 
 
-@needs_real_data
+@needs_shared
 def test_log_analytics_export_columns_and_day_first_times():
     processes = load_data_folder(REAL_DATA / "sentinel_export")["DeviceProcessEvents"]
     assert "Timestamp" in processes and "Timestamp [UTC]" not in processes
@@ -46,7 +44,7 @@ def test_log_analytics_export_columns_and_day_first_times():
     assert len(aggregated) > 0 and aggregated["InitiatingProcessId"].isna().all()
 
 
-@needs_real_data
+@needs_shared
 def test_seven_fractional_digits_are_kept():
     processes = load_data_folder(REAL_DATA / "msticpy")["DeviceProcessEvents"]
     assert processes.loc[0, "Timestamp"] == pd.Timestamp("2021-12-15T23:00:03.4494644Z")

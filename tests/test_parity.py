@@ -18,9 +18,9 @@ import pytest
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
 from hunting_lib.query import seed_kql
-from tests.conftest import REAL_DATA, SAMPLE_DATA
+from tests.conftest import REAL_DATA, SAMPLE_DATA, needs_shared, oracle
 
-kql_reference = pytest.importorskip("tests.kql_reference", reason="duckdb-kql needs Python 3.11+")
+kql_reference = oracle("tests.kql_reference", "duckdb-kql needs Python 3.11+")
 
 KEYS = ["InitiatingProcessFileName", "InitiatingProcessId", "InitiatingProcessCommandLine",
         "InitiatingProcessCreationTime", "DeviceName"]
@@ -78,7 +78,6 @@ def assert_parity(data_dir: Path) -> tuple[int, int]:
     return len(expected), len(expected_activity)
 
 
-@pytest.mark.skipif(not (SAMPLE_DATA / "DeviceProcessEvents.csv.gz").exists(), reason="no sample data")
 def test_parity_on_the_committed_sample_data():
     groups, processes = assert_parity(SAMPLE_DATA)
     assert groups >= 5 and processes >= 5  # the planted tasks make this a real comparison
@@ -93,7 +92,7 @@ def test_parity_on_other_seeds(tmp_path, seed):
     assert groups >= 5 and processes >= 5
 
 
-@pytest.mark.skipif(not REAL_DATA.exists(), reason="shared real_data not beside the checkout")
+@needs_shared
 @pytest.mark.parametrize("folder", ["otrf_sysmon", "msticpy"])
 def test_parity_on_real_exports(folder):
     groups, processes = assert_parity(REAL_DATA / folder)

@@ -3,14 +3,13 @@
 import warnings
 
 import pandas as pd
-import pytest
 
 from hunting_lib.correlate import task_process_tree
 from hunting_lib.hunt import run_hunt
 from hunting_lib.loader import load_data_folder
 from hunting_lib.params import HuntParams
 from hunting_lib.rarity import find_rare_tasks, scheduled_task_starts
-from tests.conftest import REAL_DATA, T0, activity, task_start, typed
+from tests.conftest import REAL_DATA, T0, activity, needs_shared, task_start, typed
 
 TASK = ("evil.exe", "evil.exe -run", r"C:\Users\Public\evil.exe")
 
@@ -81,7 +80,7 @@ def test_rows_without_creation_time_take_the_latest_start_before_them():
     assert result.activity_rows["ActionType"].tolist() == ["Mine"]
 
 
-@pytest.mark.skipif(not REAL_DATA.exists(), reason="shared real_data not beside the checkout")
+@needs_shared
 def test_real_export_children_are_linked_despite_creation_time_offsets():
     # In the real msticpy export a start event's ProcessCreationTime is up to 17 s after the
     # creation time its children record; the tree must still link them.

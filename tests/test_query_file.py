@@ -2,11 +2,10 @@
 
 import re
 
-import pytest
 import yaml
 
 from hunting_lib.query import SEED_QUERY_FILE, seed_kql, seed_literals, seed_query
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO, SHARED, needs_shared
 
 SEED_TEXT = SHARED / "seed" / "rare_sch_task_with_activity.txt"
 
@@ -19,7 +18,7 @@ def test_the_file_has_the_hunting_query_fields():
     assert len(tables) == 7 and all(re.search(rf"\b{t}\b", query["query"]) for t in tables)
 
 
-@pytest.mark.skipif(not SEED_TEXT.exists(), reason="the shared seed is not beside the checkout")
+@needs_shared
 def test_the_query_is_the_published_text_verbatim():
     published = SEED_TEXT.read_text(encoding="utf-8").split("KQL Query\n", 1)[1].split("\nid: ", 1)[0]
     assert seed_kql().strip("\n") == published.strip("\n")

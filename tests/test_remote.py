@@ -11,12 +11,13 @@ import warnings
 import pandas as pd
 import pytest
 
-pytest.importorskip("duckdb_kql", reason="duckdb-kql needs Python 3.11+")
+from tests.conftest import SAMPLE_DATA, oracle
+
+oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
 
 from hunting_lib.hunt import run_hunt  # noqa: E402
 from hunting_lib.params import HuntParams  # noqa: E402
 from hunting_lib.remote import RemoteQueryError, RemoteSource, query_provider, remote_hunt  # noqa: E402
-from tests.conftest import SAMPLE_DATA  # noqa: E402
 from tests.fake_drivers import provider  # noqa: E402
 
 WINDOW = dict(start="2026-11-02T00:00:00Z", end="2026-11-10T00:00:00Z")
@@ -186,7 +187,7 @@ def test_remote_hunts_read_signers_and_global_prevalence_from_defender():
     others = rare[~rare["SHA1"].isin(hashes[:2])]
     assert not others["unsigned_binary"].any()
     queries = defender._query_provider.queries
-    assert any("invoke FileProfile(SHA1, 1000)" in q for q in queries)
+    assert any("invoke FileProfile()" in q for q in queries)
     assert any("DeviceFileCertificateInfo" in q for q in queries)
 
 

@@ -19,7 +19,8 @@ import yaml
 
 from hunting_lib.sample import WINDOW_END, WINDOW_START, generate_sample
 from hunting_lib.schema import PROCESS_TABLE, TABLES, required_columns
-from tests.conftest import REPO, SAMPLE_DATA as SAMPLE, SCHEDULE
+from tests.conftest import REPO, SCHEDULE, oracle
+from tests.conftest import SAMPLE_DATA as SAMPLE
 
 SEED_QUERY = yaml.safe_load((REPO / "hunting_lib/queries/rare_sch_task_with_activity.yaml").read_text())["query"]
 SMALL = 0.05  # enough for the planted scenarios, fast to generate
@@ -78,7 +79,7 @@ def tables() -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def kql():
     """The reference KQL engine; its tests are skipped where duckdb-kql is not installed."""
-    return pytest.importorskip("tests.kql_reference", reason="duckdb-kql needs Python 3.11+")
+    return oracle("tests.kql_reference", "duckdb-kql needs Python 3.11+")
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,9 @@ from hunting_lib.loader import load_data_folder
 from hunting_lib.params import HuntParams
 from hunting_lib.sample import generate_sample
 from hunting_lib.scan import ScanRequest, load_for_hunt, scan_parquet_folder
-from tests.conftest import REPO, SCHEDULE, T0
+from tests.conftest import REPO, SCHEDULE, T0, oracle
 
-pytest.importorskip("polars")
+oracle("polars")
 EXAMPLES = 150 if os.environ.get("CI") == "true" else 40
 
 

@@ -19,7 +19,7 @@ from hunting_lib.kql import render_hunt_kql, render_rare_tasks_kql
 from hunting_lib.params import HuntParams
 from hunting_lib.scan import load_for_hunt
 from hunting_lib.scope import scoped_task_starts
-from tests.conftest import SCHEDULE, T0, activity, task_start, typed
+from tests.conftest import T0, activity, oracle, task_start, typed
 
 TASKENG = r"taskeng.exe {6F1A2B3C-1111-2222-3333-444455556666} S-1-5-18:NT AUTHORITY\System:Service:"
 GROUPED = "svchost.exe -k netsvcs -p"
@@ -151,7 +151,7 @@ def test_the_scope_shows_as_reasons():
     assert rare.loc["cmd.exe", "TaskHosts"] == ["taskeng"]
 
 
-duckdb_kql = pytest.importorskip("duckdb_kql", reason="duckdb-kql needs Python 3.11+")
+duckdb_kql = oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
 
 
 @pytest.mark.parametrize("scope", ["published", "extended"])

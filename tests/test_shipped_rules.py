@@ -21,7 +21,7 @@ from hunting_lib.exclusions import parse_exclusions
 from hunting_lib.hunt import run_hunt
 from hunting_lib.known_tasks import binary_regex, load_known_tasks, parse_known_tasks
 from hunting_lib.params import HuntParams
-from tests.conftest import REAL_DATA, REPO, SAMPLE_DATA, require_shared
+from tests.conftest import REAL_DATA, REPO, SAMPLE_DATA, oracle, require_shared
 
 CONFIG = REPO / "hunting_lib" / "config"
 _TOKEN = re.compile(r"[\\/\s\"'=,;:<>|&()\[\]{}*+?^$]+")
@@ -123,7 +123,7 @@ def test_the_catalogue_is_reviewable_data():
 
 def test_catalogue_and_rule_patterns_read_the_same_in_re2():
     """KQL's ``matches regex`` is RE2: every pattern the kit renders into KQL must compile there."""
-    duckdb = pytest.importorskip("duckdb", reason="duckdb ships with the test extras")
+    duckdb = oracle("duckdb", "duckdb ships with the test extras")
     patterns = []
     for entry in load_known_tasks():
         patterns.append(entry.arguments.pattern)

@@ -25,7 +25,7 @@ import yaml
 from hunting_lib import training
 from hunting_lib.query import seed_kql, seed_literals
 from hunting_lib.sample import generate_sample
-from tests.conftest import REPO, SAMPLE_DATA
+from tests.conftest import REPO, SAMPLE_DATA, oracle
 
 NOTEBOOK = REPO / "notebooks" / "training_rare_scheduled_tasks.ipynb"
 EXERCISES = sorted(training.CHECKERS)
@@ -261,7 +261,7 @@ def test_solution_cells_are_tagged_hidden_and_between_answer_and_check():
 
 
 def test_the_notebook_runs_headless_and_every_check_passes(tmp_path):
-    papermill = pytest.importorskip("papermill")
+    papermill = oracle("papermill")
     executed = papermill.execute_notebook(
         str(NOTEBOOK), str(tmp_path / "training.ipynb"), kernel_name="python3",
         cwd=str(NOTEBOOK.parent), progress_bar=False, log_output=False, execution_timeout=300,
@@ -278,7 +278,7 @@ def test_the_notebook_runs_headless_and_every_check_passes(tmp_path):
 
 
 def test_run_all_keeps_the_trainees_answers(tmp_path):
-    papermill = pytest.importorskip("papermill")
+    papermill = oracle("papermill")
     executed = papermill.execute_notebook(
         str(NOTEBOOK), str(tmp_path / "training.ipynb"), kernel_name="python3",
         cwd=str(NOTEBOOK.parent), progress_bar=False, log_output=False, execution_timeout=300,

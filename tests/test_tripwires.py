@@ -16,8 +16,8 @@ import yaml
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
 from hunting_lib.scoring import default_scoring
-from hunting_lib.tripwires import default_tripwires, payload_paths
 from hunting_lib.triage import rank, reason_text
+from hunting_lib.tripwires import default_tripwires, payload_paths
 from tests.conftest import SAMPLE_DATA, T0, activity, task_start, typed
 
 SYSTEM32 = "C:\\Windows\\System32\\"
@@ -191,3 +191,20 @@ def test_reasons_read_as_words_in_the_report_columns():
 
 def test_the_time_of_day_does_not_matter():
     assert T0.tzinfo is not None  # fixtures are in UTC; the pinned date comes from conftest
+
+
+@pytest.mark.parametrize("command_line", [
+    r'"rundll32.exe" C:\windows\System32\comsvcs.dll MiniDump 628 C:\Windows\Temp\d.dmp full',
+    r"rundll32.exe comsvcs.dll, #24 628 C:\x.dmp full",
+    r"procdump64.exe -accepteula -ma lsass.exe C:\x.dmp",
+    r"cmd.exe /c reg save HKLM\SAM C:\Windows\Temp\s",
+])
+def test_credential_dumping_is_a_tripwire(command_line):
+    program = command_line.split()[0].strip('"')
+    folder = SYSTEM32 + program if program in ("rundll32.exe", "cmd.exe") else "C:\\Tools\\" + program
+    result = hunt([task_start(program, command_line, folder)])
+    row = result.rare_tasks.iloc[0]
+    assert "credential_dumping" in row["Tripwires"] and row["Critical"]
+    assert "T1003" in row["ReasonTechniques"]
+    benign = hunt([task_start("rundll32.exe", r"rundll32.exe C:\Windows\System32\comsvcs.dll,DllRegisterServer", CMD)])
+    assert "credential_dumping" not in benign.rare_tasks.iloc[0]["Tripwires"]
