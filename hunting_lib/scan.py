@@ -223,44 +223,51 @@ def _extended_keep(present: list[str], pl: Any) -> Any:
             | headless | scanner_away | _starts_with_any(present, "FolderPath", paths.user_writable_system32, pl))
 
 
-def _host_lines(processes: Any, present: list[str], request: ScanRequest, pl: Any) -> dict[str, Any]:
-    """Pass 0 (extended scope): the task hosts' exact (name, command line) pairs and the devices
-    where the Schedule service runs in its own host (the grouped host's guard)."""
-    config = default_scope()
-    parents = (processes.filter(_lower_in(present, "InitiatingProcessFileName", set(config.host_names), pl)
-                                & _in_window(present, request, pl))
-               .select([_text(present, c, pl).alias(c) for c in
-                        ("DeviceName", "InitiatingProcessFileName", "InitiatingProcessCommandLine")])
-               .unique().collect())
-    by_host: dict[str, set] = {}
-    guard: dict[str, set] = {}
-    for device, name, line in parents.iter_rows():
+def _task_host_launches(processes: Any, present: list[str], request: ScanRequest, pl: Any) -> tuple[Any, dict, Any]:
+    """Passes 0 and 1 of the extended scope in one: every launch whose parent may be a task host
+    (a superset read with the filters in the reader), held in memory, then kept when its parent
+    is one (``ScopeConfig.host_of``, once per distinct parent), with the hosts found: each one's
+    exact (name, command line) pairs and devices (the grouped host's guard), and the filter that
+    read them (for later passes: a filter the reader applies before decoding other columns)."""
+    config, seed = default_scope(), seed_literals()
+    parent_line = _lower(present, "InitiatingProcessCommandLine", pl)
+    maybe_host = (_lower_in(present, "InitiatingProcessFileName", set(config.host_names), pl)
+                  & (parent_line.str.contains("netsvcs", literal=True)
+                     | _lower_in(present, "InitiatingProcessFileName", {"taskeng.exe"}, pl)
+                     | _equals_any(present, "InitiatingProcessCommandLine", list(request.parent_command_lines), pl)
+                     | _non_ascii(_text(present, "InitiatingProcessCommandLine", pl))))
+    columns = _GROUP + ["DeviceName", "ActionType", "InitiatingProcessFileName", "InitiatingProcessCommandLine"]
+    maybe_host &= _in_window(present, request, pl)
+    launches = processes.filter(maybe_host).select(
+        [pl.col(_ROW)] + [_text(present, c, pl).alias(c) for c in columns]
+        + [(pl.col("ProcessId") if "ProcessId" in present else pl.lit(None)).alias("ProcessId")]).collect()
+    parents = launches.select("InitiatingProcessFileName", "InitiatingProcessCommandLine").unique()
+    hosts: dict[str, Any] = {"pairs": {}, "devices": {}}
+    for name, line in parents.iter_rows():
         host = config.host_of(name, line)
+        if host is None and name == seed.parent_file_name and line in request.parent_command_lines:
+            host = "schedule_service"  # the parent command lines the hunt was asked for
         if host is not None:
-            by_host.setdefault(host, set()).add((name, line))
-            guard.setdefault(host, set()).add(device)
-    return {"pairs": by_host, "devices": guard}
+            hosts["pairs"].setdefault(host, set()).add((name, line))
+    hosts_of = {f"{n}\x00{c}": h for h, pairs in hosts["pairs"].items() for n, c in pairs}
+    parent = pl.col("InitiatingProcessFileName") + "\x00" + pl.col("InitiatingProcessCommandLine")
+    launches = launches.with_columns(parent.replace_strict(hosts_of, default=None).alias("TaskHost"))
+    launches = launches.filter(pl.col("TaskHost").is_not_null())
+    for host in hosts["pairs"]:
+        hosts["devices"][host] = set(launches.filter(pl.col("TaskHost") == host)["DeviceName"].to_list())
+    return launches, hosts, maybe_host
 
 
-def _launched_by(present: list[str], hosts: dict[str, Any], pl: Any) -> Any:
-    """Rows whose parent is one of the task hosts found by ``_host_lines``, with its guards."""
-    config = default_scope()
-    test = pl.lit(False)
-    for host in config.hosts:
-        pairs = hosts["pairs"].get(host.id)
-        if not pairs:
-            continue
-        names = sorted({n for n, _ in pairs})
-        lines = sorted({line for _, line in pairs})
-        mine = (_equals_any(present, "InitiatingProcessFileName", names, pl)
-                & _equals_any(present, "InitiatingProcessCommandLine", lines, pl))
+def _guarded(launches: Any, hosts: dict[str, Any], pl: Any) -> Any:
+    """The grouped host's guards (``scope._guard_grouped_hosts``) on launches held in memory."""
+    drop = pl.lit(False)
+    for host in default_scope().hosts:
+        mine = pl.col("TaskHost") == host.id
         if host.not_children:
-            mine &= ~(_lower(present, "FileName", pl).is_in(sorted(host.not_children)))
+            drop |= mine & pl.col("FileName").str.to_lowercase().is_in(sorted(host.not_children))
         if host.not_on_devices_with:
-            guarded = sorted(hosts["devices"].get(host.not_on_devices_with, set()))
-            mine &= ~_text(present, "DeviceName", pl).is_in(guarded)
-        test |= mine
-    return test
+            drop |= mine & pl.col("DeviceName").is_in(sorted(hosts["devices"].get(host.not_on_devices_with, set())))
+    return launches.filter(~drop)
 
 
 def _normalised(expression: Any) -> Any:
@@ -271,22 +278,21 @@ def _normalised(expression: Any) -> Any:
             .str.replace_all(r"\d+(?:[._-]\d+)+", "#"))
 
 
-def _fleet_plans(launches: Any, launched_all: Any, present: list[str], pl: Any) -> list[Any]:
-    """Plans for the fleet's baseline (``fleet.FleetContext``): devices and devices per
-    normalised group key over the in-scope launches, aggregated reports over all the task
-    hosts' launches."""
-    keyed = launches.select([_text(present, c, pl).alias(c) for c in _GROUP + ["DeviceName"]])
-    aggregated = launched_all.select((_text(present, "ActionType", pl) == "ProcessCreatedAggregatedReport")
-                                     .sum().alias("aggregated"))
-    devices = keyed.select(pl.col("DeviceName").n_unique().alias("devices")).join(aggregated, how="cross")
-    per_group = keyed.group_by(_GROUP).agg(pl.col("DeviceName").unique())
-    per_key = (per_group.with_columns(
+_AGGREGATED = "ProcessCreatedAggregatedReport"
+
+
+def _baseline(in_scope: Any, pl: Any) -> tuple[int, dict[str, int], dict[str, int]]:
+    """The fleet's baseline (``fleet.FleetContext``) from the launches in memory: devices, and
+    devices per normalised group key and per normalised program path, over those in scope."""
+    per_group = in_scope.group_by(_GROUP).agg(pl.col("DeviceName").unique())
+    keyed = per_group.with_columns(
         (_normalised(pl.col("FileName")) + "|" + _normalised(pl.col("ProcessCommandLine")) + "|"
-         + _normalised(pl.col("FolderPath"))).alias("key"))
-        .explode("DeviceName").group_by("key").agg(pl.col("DeviceName").n_unique().alias("n")))
-    per_program = (per_group.with_columns(_normalised(pl.col("FolderPath")).alias("key"))
-                   .explode("DeviceName").group_by("key").agg(pl.col("DeviceName").n_unique().alias("n")))
-    return [devices, per_key, per_program]
+         + _normalised(pl.col("FolderPath"))).alias("key"), _normalised(pl.col("FolderPath")).alias("program"))
+    counts = {}
+    for column in ("key", "program"):
+        table = keyed.explode("DeviceName").group_by(column).agg(pl.col("DeviceName").n_unique().alias("n"))
+        counts[column] = dict(zip(table[column].to_list(), table["n"].to_list()))
+    return int(in_scope["DeviceName"].n_unique()), counts["key"], counts["program"]
 
 
 def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
@@ -300,33 +306,39 @@ def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
     processes, present = lazy[PROCESS_TABLE]
     extended = request.scope == "extended"
 
-    # Pass 0 (extended): which parents are task hosts; pass 1: the launches in scope, counted per
-    # group, the groups that may be rare, and the fleet's baseline.
+    # Pass 0 (extended): which parents are task hosts. Pass 1: every launch by them (few rows:
+    # their parents' exact strings are pushed into the reader), held in memory; there the scope
+    # decides which are in scope, which groups may be rare, and the fleet's baseline.
     if extended:
-        hosts = _host_lines(processes, present, request, pl)
-        launched = _launched_by(present, hosts, pl) & _in_window(present, request, pl)
-        keep = _extended_keep(present, pl)
+        launches, hosts, launched = _task_host_launches(processes, present, request, pl)
     else:
         seed = seed_literals()
         launched = (_equals_any(present, "InitiatingProcessFileName", [seed.parent_file_name], pl)
                     & _equals_any(present, "InitiatingProcessCommandLine", list(request.parent_command_lines), pl)
                     & _in_window(present, request, pl))
-        keep = _published_keep(present, pl)
-    in_scope = processes.filter(launched).filter(keep)
-    groups = (in_scope.select([_text(present, c, pl).alias(c) for c in _GROUP + ["DeviceName"]])
-              .group_by(_GROUP)
-              .agg(pl.len().alias("Count"), pl.col("DeviceName").n_unique().alias("DeviceCount")))
+        columns = _GROUP + ["DeviceName", "ActionType", "InitiatingProcessFileName", "InitiatingProcessCommandLine"]
+        launches = processes.filter(launched).select(
+            [pl.col(_ROW)] + [_text(present, c, pl).alias(c) for c in columns]
+            + [(pl.col("ProcessId") if "ProcessId" in present else pl.lit(None)).alias("ProcessId")]).collect()
+    held = list(launches.columns)
+    if extended:
+        launches = _guarded(launches, hosts, pl)
+        in_scope_test = _extended_keep(held, pl)
+    else:
+        in_scope_test = _published_keep(held, pl)
+    launches = launches.with_columns(in_scope_test.alias("_in_scope"))
+    in_scope = launches.filter(pl.col("_in_scope"))
+    groups = in_scope.group_by(_GROUP).agg(pl.len().alias("Count"), pl.col("DeviceName").n_unique().alias("DeviceCount"))
     maybe_rare = pl.col("Count") < request.threshold
     if request.max_devices is not None:
         maybe_rare |= pl.col("DeviceCount") <= request.max_devices
-    plans = [groups.filter(maybe_rare)] + _fleet_plans(in_scope, processes.filter(launched), present, pl)
-    if extended:  # the System32 children of task hosts: candidates for the host tripwires
-        plans.append(processes.filter(launched & ~keep).select(_lower(present, "FileName", pl).alias("name")).unique())
-    collected = pl.collect_all(plans)
-    candidates, devices, per_key, per_program = collected[:4]
-    host_names = sorted(set(collected[4]["name"].to_list())) if extended else []
+    candidates = groups.filter(maybe_rare)
+    devices, per_key, per_program = _baseline(in_scope, pl)
+    system32_hosts = launches.filter(~pl.col("_in_scope")) if extended else launches.clear()
+    host_names = sorted(set(system32_hosts["FileName"].str.to_lowercase().to_list()))
     raw = {c: candidates[c].to_list() for c in _GROUP}
     lowered = {c: {v.lower() for v in raw[c]} for c in _GROUP}
+    start_rows = in_scope.join(candidates.select(_GROUP), on=_GROUP, how="semi")[_ROW].to_list()
 
     # Pass 2: the starts of those groups, the events their processes may have caused, and the
     # events that may fire a host tripwire.
@@ -343,31 +355,35 @@ def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
         owners.append(table)
         if table == PROCESS_TABLE:
             # A plan of its own, not an "or": polars decodes every row for an "or" of the two.
-            group_start = launched & keep
+            # A superset the reader filters before decoding other columns (a filter on the row
+            # index would make it decode every row); the exact rows are kept in memory below.
+            group_start = launched
             for column in _GROUP:
                 group_start &= _equals_any(present_t, column, raw[column], pl)
             plans.append(frame.filter(group_start))
-            owners.append(table)
+            owners.append("_group_starts")
     host_rows = _host_tripwire_plans(lazy, host_names, request, pl) if host_names else {}
     for table, plan in host_rows.items():
         plans.append(plan)
         owners.append(table)
     found: dict[str, list] = {}
     for table, rows in zip(owners, pl.collect_all(plans)):
+        if table == "_group_starts":
+            table, rows = PROCESS_TABLE, rows.filter(pl.col(_ROW).is_in(start_rows))
         found.setdefault(table, []).append(rows)
 
     # Pass 3: the System32 launches whose processes those events name, and how many devices
     # contact each public address the candidate tasks' processes contacted.
     plans, owners = [], []
-    flagged = [found[t][-1] for t in host_rows]  # the host-tripwire rows are each table's last plan
+    flagged = [found[t][-1] for t in host_rows]  # each table's last plan
+    flagged = [f for f in flagged if len(f) and {"DeviceName", "InitiatingProcessId"} <= set(f.columns)]
     if flagged:
-        ids = pl.concat([f.select([_text(present, "DeviceName", pl).alias("d"),
-                                   pl.col("InitiatingProcessId").alias("p")]) for f in flagged if len(f)])\
-            if any(len(f) for f in flagged) else None
-        if ids is not None:
-            plans.append(processes.filter(launched & ~keep & _text(present, "DeviceName", pl).is_in(
-                sorted(set(ids["d"].to_list()))) & pl.col("ProcessId").is_in(sorted(set(ids["p"].drop_nulls().to_list())))))
-            owners.append(PROCESS_TABLE)
+        ids = pl.concat([f.select(pl.col("DeviceName").cast(pl.String),
+                                  pl.col("InitiatingProcessId").cast(pl.Int64).alias("ProcessId")) for f in flagged])
+        flagged_rows = system32_hosts.with_columns(pl.col("ProcessId").cast(pl.Int64)).join(
+            ids.unique(), on=["DeviceName", "ProcessId"], how="semi")[_ROW].to_list()
+        plans.append(processes.filter(launched & pl.col("ProcessId").is_in(sorted(set(ids["ProcessId"].drop_nulls())))))
+        owners.append("_flagged_launches")
     ips = _public_ips(found)
     network = lazy.get("DeviceNetworkEvents")
     if ips and network is not None and "RemoteIP" in network[1]:
@@ -380,13 +396,14 @@ def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
     for table, rows in zip(owners, pl.collect_all(plans) if plans else []):
         if table == "_ip_devices":
             ip_devices = dict(zip(rows["RemoteIP"].to_list(), rows["n"].to_list()))
+        elif table == "_flagged_launches":
+            found[PROCESS_TABLE].append(rows.filter(pl.col(_ROW).is_in(flagged_rows)))
         else:
             found.setdefault(table, []).append(rows)
     # A row can be both a group's start and activity: keep it once, in file order.
     rows = {t: pl.concat(parts, how="diagonal_relaxed").unique(_ROW).sort(_ROW) for t, parts in found.items()}
-    fleet = {"devices": int(devices["devices"][0] or 0), "aggregated_reports": int(devices["aggregated"][0] or 0),
-             "task_devices": dict(zip(per_key["key"].to_list(), per_key["n"].to_list())), "ip_devices": ip_devices,
-             "program_devices": dict(zip(per_program["key"].to_list(), per_program["n"].to_list()))}
+    fleet = {"devices": devices, "aggregated_reports": int(launches["ActionType"].eq(_AGGREGATED).sum()),
+             "task_devices": per_key, "ip_devices": ip_devices, "program_devices": per_program}
     return ScanResult(files, rows, fleet)
 
 
@@ -400,8 +417,8 @@ def _host_tripwire_plans(lazy: dict[str, Any], host_names: list[str], request: S
             continue
         frame, present = lazy[tripwire.table]
         if tripwire.test == "user_writable_path":
-            folder = _lower(present, "FolderPath", pl)
-            hit = folder.str.contains_any(list(paths.all_user_writable)) | _non_ascii(_text(present, "FolderPath", pl))
+            folder = _text(present, "FolderPath", pl)  # no lower-casing of every path: ASCII folds itself
+            hit = folder.str.contains_any(list(paths.all_user_writable), ascii_case_insensitive=True) | _non_ascii(folder)
         else:
             hit = _lower_in(present, "FileName", set(config.shells), pl)
         tests[tripwire.table] = tests.get(tripwire.table, pl.lit(False)) | hit

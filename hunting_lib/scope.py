@@ -47,13 +47,20 @@ def host_labels(config: ScopeConfig | None = None) -> dict[str, str]:
     return {host.id: host.label for host in (config or default_scope()).hosts}
 
 
-def task_hosts(processes: pd.DataFrame, config: ScopeConfig) -> pd.Series:
-    """Per row, the id of the task host that started it (None when its parent is none)."""
+def task_hosts(processes: pd.DataFrame, config: ScopeConfig, params: HuntParams | None = None) -> pd.Series:
+    """Per row, the id of the task host that started it (None when its parent is none). The
+    parent command lines ``params`` asks for (exact, as the seed compares) count as the Schedule
+    service's."""
     if processes.empty:
         return pd.Series([], index=processes.index, dtype=object)
+    from .query import seed_literals
+
+    asked = set((params or HuntParams()).parent_command_lines)
+    seed = seed_literals().parent_file_name
     parents = processes[["InitiatingProcessFileName", "InitiatingProcessCommandLine"]].fillna("").astype(str)
     codes, uniques = pd.factorize(pd.MultiIndex.from_frame(parents), sort=False)
-    hosts = np.array([config.host_of(name, line) for name, line in uniques], dtype=object)
+    hosts = np.array([config.host_of(name, line) or ("schedule_service" if name == seed and line in asked else None)
+                      for name, line in uniques], dtype=object)
     return pd.Series(hosts[codes] if len(uniques) else [], index=processes.index, dtype=object)
 
 
@@ -104,7 +111,7 @@ def scoped_task_starts(processes: pd.DataFrame, params: HuntParams, config: Scop
     columns = [c for c in TASK_START_COLUMNS if c in processes.columns]
     parent_is_host = in_ci(processes["InitiatingProcessFileName"], config.host_names)
     launched = processes.loc[parent_is_host & window_mask(processes["Timestamp"], params), columns]
-    host = task_hosts(launched, config)
+    host = task_hosts(launched, config, params)
     launched = launched.assign(TaskHost=host)[host.notna().to_numpy()]
 
     published_ids = set(scheduled_task_starts(processes, params).index)
