@@ -277,7 +277,7 @@ def network_indicators(result: HuntResult, task_id: int | None = None) -> pd.Dat
         })
     tasks = result.rare_tasks if task_id is None else result.rare_tasks[result.rare_tasks["TaskId"] == task_id]
     if "Indicators" not in tasks:  # a hunt run with indicators=False
-        from .triage import command_indicators
+        from .scoring import command_indicators
 
         tasks = tasks.assign(Indicators=command_indicators(tasks["ProcessCommandLine"], tasks["DecodedCommand"]))
     iocs = tasks[["TaskId", "Indicators"]].explode("Indicators").dropna(subset=["Indicators"])

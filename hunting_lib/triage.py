@@ -29,7 +29,7 @@ from .fleet import FleetContext
 from .known_tasks import KnownTask, load_known_tasks, match_launches
 from .params import HuntParams
 from .rarity import GROUP_KEYS
-from .scoring import ScoringConfig, command_indicators, default_scoring, load_scoring, score  # noqa: F401
+from .scoring import ScoringConfig, default_scoring, score
 from .tripwires import TripwireConfig, default_tripwires, fire, keep_tripped
 
 
@@ -71,12 +71,13 @@ def mark_known(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, catalogue: t
         return out
     launches = _launches(out, task_starts)
     entries = match_launches(launches, catalogue)
+    position = {id(entry): i for i, entry in enumerate(catalogue)}
     launches = launches.assign(_entry=entries.to_numpy())
     for task_id, group in launches.groupby("TaskId", sort=False):
         if group["_entry"].isna().any():
             continue
         where = out.index[out["TaskId"] == task_id]
-        first = group["_entry"].iloc[0]
+        first = min(group["_entry"], key=lambda entry: position[id(entry)])  # as the KQL's min(KnownRank)
         out.loc[where, "KnownTask"] = first.task
         expects = sorted(set().union(*(entry.expects for entry in group["_entry"])))
         for i in where:

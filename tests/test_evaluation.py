@@ -367,3 +367,65 @@ def test_json_layouts_read_alike(record):
     assert (event.provider, event.event_id, event.host, event.record_number) == ("sysmon", 1, "PC1.corp", "7")
     assert event.get("Image") == r"C:\x\a.exe" and event.get("UtcTime") == "2024-05-01 10:00:00.000"
     assert event.local_time == ("EventTime" in record)
+
+
+# -- Sysmon fields without their System part (endgameinc/eqllib's sysmon-*.json) ---------------
+
+
+def _sysmon_fields() -> list[dict]:
+    """Two process starts as PowerShell exports Sysmon properties: no host, no channel."""
+    return [
+        {"EventId": 1, "UtcTime": "2018-12-04 00:42:19.724", "ProcessGuid": "{A1}", "ProcessId": "300",
+         "Image": r"C:\Windows\System32\schtasks.exe", "CommandLine": "schtasks.exe /run /tn t1",
+         "User": r"DESK\alice", "LogonId": "0x1", "IntegrityLevel": "High", "ParentProcessGuid": "{A0}",
+         "ParentProcessId": "200", "ParentImage": r"C:\Python27\python.exe", "ParentCommandLine": "python.exe x.py",
+         "RuleName": None},
+        {"EventId": 1, "UtcTime": "2018-12-04 00:42:19.746", "ProcessGuid": "{A2}", "ProcessId": "400",
+         "Image": r"C:\Windows\System32\cmd.exe", "CommandLine": "cmd.exe /c whoami.exe > C:\\t\\task.log",
+         "User": r"NT AUTHORITY\SYSTEM", "LogonId": "0x3e7", "IntegrityLevel": "System",
+         "ParentProcessGuid": "{S1}", "ParentProcessId": "1100", "ParentImage": r"C:\Windows\System32\svchost.exe",
+         "ParentCommandLine": r"c:\windows\system32\svchost.exe -k netsvcs -p -s Schedule", "RuleName": None},
+    ]
+
+
+def test_sysmon_fields_without_system_part_are_read():
+    from evaluation import readers
+
+    events = list(readers.read_json_text(json.dumps(_sysmon_fields()), "sysmon-rta.json"))
+    assert [(e.provider, e.event_id, e.host, e.record_time) for e in events] == [
+        ("sysmon", 1, "", "2018-12-04 00:42:19.724"), ("sysmon", 1, "", "2018-12-04 00:42:19.746")]
+    assert events[1].get("ParentImage") == r"C:\Windows\System32\svchost.exe"
+    assert "RuleName" not in events[0].data and "EventId" not in events[0].data
+
+
+def test_hostless_records_need_a_host(tmp_path):
+    from evaluation import readers
+
+    source = tmp_path / "sysmon-rta.json"
+    source.write_text(json.dumps(_sysmon_fields()), encoding="utf-8")
+    with pytest.raises(readers.InputError, match="--host"):
+        convert.convert([source])
+    summary = convert.convert([source], host="DESK")
+    processes = summary.tables["DeviceProcessEvents"]
+    assert set(processes["DeviceName"]) == {"desk"}
+    launch = processes[processes["FileName"] == "cmd.exe"].iloc[0]
+    assert launch["InitiatingProcessCommandLine"] == "svchost.exe -k netsvcs -p -s Schedule"
+    assert launch["ProcessCommandLine"] == "cmd.exe /c whoami.exe > C:\\t\\task.log"
+    assert launch["Timestamp"] == "2018-12-04T00:42:19.7460000Z"
+    assert convert.main([str(source), "-o", str(tmp_path / "out")]) == 2
+    assert convert.main([str(source), "-o", str(tmp_path / "out"), "--host", "DESK"]) == 0
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_mirror_may_be_a_clone_with_a_work_tree(tmp_path):
+    work = tmp_path / "mirrors" / "lab+recordings" / "repo"
+    work.mkdir(parents=True)
+    (work / "a.json").write_text("[]", encoding="utf-8")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-C", str(work)]
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    subprocess.run(git + ["add", "a.json"], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "r"], check=True)
+    commit = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    evaluation_set = manifest.EvalSet(id="lab", title="t", kind="real", repository="lab/recordings", commit=commit,
+                                      files=[], licence={}, shows="", covers=[], path=None, convert={})
+    assert get_recordings._from_mirror(tmp_path / "mirrors", evaluation_set, "a.json") == b"[]"

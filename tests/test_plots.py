@@ -27,7 +27,7 @@ from hunting_lib import plots  # noqa: E402
 from hunting_lib.hunt import run_hunt  # noqa: E402
 from hunting_lib.params import HuntParams  # noqa: E402
 from hunting_lib.plots import distinct_labels, short_label  # noqa: E402
-from hunting_lib.triage import default_scoring  # noqa: E402
+from hunting_lib.scoring import default_scoring  # noqa: E402
 from tests.conftest import SAMPLE_DATA, activity, task_start, typed  # noqa: E402
 
 CHARTS = {

@@ -6,7 +6,8 @@ import pandas as pd
 
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
-from hunting_lib.triage import default_scoring, rank
+from hunting_lib.scoring import default_scoring
+from hunting_lib.triage import rank
 from tests.conftest import activity, task_start, typed
 
 PS = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
@@ -80,3 +81,13 @@ def test_indicators_come_from_the_command_and_its_decoded_text():
     by_name = dict(zip(result.rare_tasks["FileName"], result.rare_tasks["Indicators"]))
     assert {"ipv4:45.77.12.34", "url:http://45.77.12.34/a"} <= set(by_name["powershell.exe"])
     assert by_name["plain.exe"] == []
+
+
+def test_a_local_export_with_signature_states_marks_unsigned_programs():
+    task = ("agent.exe", "agent.exe --sync", r"C:\Program Files\Agent\agent.exe")
+    signed = ("tool.exe", "tool.exe", r"C:\Program Files\Tool\tool.exe")
+    result = hunt([task_start(*task, pid=1), task_start(*signed, pid=2)],
+                  DeviceFileEvents=[activity(*task, pid=1, action="FileCreated", InitiatingProcessSignatureStatus="Unsigned"),
+                                    activity(*signed, pid=2, action="FileCreated", InitiatingProcessSignatureStatus="Valid")])
+    assert "unsigned_binary" in reasons_of(result, "agent.exe")[0]
+    assert "unsigned_binary" not in reasons_of(result, "tool.exe")[0]
