@@ -1,11 +1,11 @@
 """Convert Sysmon / Windows Security recordings into the seven Defender XDR tables.
 
     python evaluation/convert.py INPUT... -o OUTDIR [--title TEXT] [--note TEXT]... [--licence TEXT]
-                                 [--input-name NAME]... [--image-load-hashes SHA1,SHA256,MD5]
+                                 [--input-name NAME]... [--image-load-hashes SHA1,SHA256,MD5] [--host NAME]
 
 Inputs: ``.evtx``, Windows event ``.xml`` (or Splunk ``XmlWinEventLog`` lines), ``.json`` /
-``.jsonl`` (NXLog, the flat OTRF/Azure layout, Winlogbeat 6/7, evtx_dump JSON), and ``.zip`` /
-``.tar.gz`` archives of those. Output: ``<Table>.csv.gz`` with a header row for each table, and a
+``.jsonl`` (NXLog, the flat OTRF/Azure layout, Winlogbeat 6/7, evtx_dump JSON, a bare array of
+Sysmon event fields, whose device ``--host`` names), and ``.zip`` / ``.tar.gz`` archives of those. Output: ``<Table>.csv.gz`` with a header row for each table, and a
 ``README.md`` that lists the sources, the counts and what the conversion had to skip.
 
 Why a converter at all: the kit must be judged on real attack recordings, and those exist as
@@ -153,14 +153,30 @@ def report_ids(frames: dict[str, pd.DataFrame]) -> None:
         frames[table].loc[rows["row"].to_numpy(), "ReportId"] = rows["ReportId"].to_numpy().astype(str)
 
 
+def name_hostless(events: list[Event], host: str | None) -> None:
+    """Give ``host`` to the records that name none (Sysmon fields exported without their System
+    part). Without a ``host`` such records are refused: a device must never be guessed."""
+    hostless = [ev for ev in events if not ev.host.strip()]
+    if not hostless:
+        return
+    if not host or not host.strip():
+        raise readers.InputError(f"{len(hostless)} records name no host ({hostless[0].input_name}); "
+                                 "give the device's name with --host")
+    for ev in hostless:
+        ev.host = host.strip()
+
+
 def convert(paths: Sequence[Path], names: Sequence[str] | None = None,
-            image_load_hashes: Iterable[str] = ("SHA1", "SHA256", "MD5"), security_processes: str = "auto") -> Summary:
-    """Read the inputs and build the tables (in memory; ``write`` puts them on disk)."""
+            image_load_hashes: Iterable[str] = ("SHA1", "SHA256", "MD5"), security_processes: str = "auto",
+            host: str | None = None) -> Summary:
+    """Read the inputs and build the tables (in memory; ``write`` puts them on disk). ``host``
+    names the device of records that carry no host of their own."""
     summary = Summary()
     readers.TRUNCATED.clear()
     readers.BAD_LINES.clear()
     names = list(names) if names else [Path(p).name for p in paths]
     events = load_inputs(paths, names, summary)
+    name_hostless(events, host)
     devices = device_names({ev.host for ev in events})
     for ev in events:
         ev.dev = devices[ev.host]
@@ -202,6 +218,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "Sysmon 1, all (repeats of a Sysmon 1 dropped), or none")
     parser.add_argument("--image-load-hashes", default="SHA1,SHA256,MD5",
                         help="which hashes of loaded DLLs to keep (comma list; fewer keeps the folder small)")
+    parser.add_argument("--host", help="the device name for records that carry none (Sysmon fields exported "
+                                       "without their System part); refused without it")
     args = parser.parse_args(argv)
     if args.input_name and len(args.input_name) != len(args.inputs):
         parser.error("--input-name must be given once per input")
@@ -218,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = args.input_name or [p.name for p in args.inputs]
     try:
         hashes = [h.strip() for h in args.image_load_hashes.split(",") if h.strip()]
-        summary = convert(args.inputs, names, hashes, args.security_processes)
+        summary = convert(args.inputs, names, hashes, args.security_processes, args.host)
     except readers.InputError as exc:
         print(f"convert: {exc}", file=sys.stderr)
         return 2

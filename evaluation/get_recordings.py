@@ -4,8 +4,9 @@
 
 For each set of ``sets.yaml`` with a ``source`` (and no ``path``), every file is read at the
 pinned commit, from GitHub (``raw.githubusercontent.com``; Git LFS files from
-``media.githubusercontent.com``) or, with ``--mirror-root DIR``, from local bare mirrors laid out
-as ``DIR/<owner>+<name>/repo`` (``git show <commit>:<path>``). Each file's SHA-256 must match the
+``media.githubusercontent.com``) or, with ``--mirror-root DIR``, from local mirrors laid out
+as ``DIR/<owner>+<name>/repo`` (a bare repository, or a clone whose ``.git`` is read;
+``git show <commit>:<path>``). Each file's SHA-256 must match the
 manifest's: a moved tag or an edited file never silently changes the evaluation. The raw files
 go to ``evaluation/data/raw/<id>/`` and the converted tables to ``evaluation/data/<id>/``.
 
@@ -55,6 +56,8 @@ def inside_data(path: Path) -> Path:
 
 def _from_mirror(mirror_root: Path, evaluation_set: EvalSet, path: str) -> bytes:
     git_dir = mirror_root / evaluation_set.repository.replace("/", "+") / "repo"
+    if (git_dir / ".git").is_dir():  # a clone with a work tree rather than a bare mirror
+        git_dir = git_dir / ".git"
     if not git_dir.is_dir():
         raise FetchError(f"{evaluation_set.id}: no mirror of {evaluation_set.repository} at {git_dir}")
     done = subprocess.run(["git", "--git-dir", str(git_dir), "show", f"{evaluation_set.commit}:{path}"],
@@ -138,7 +141,8 @@ def get_set(evaluation_set: EvalSet, mirror_root: Path | None) -> None:
         names.append(source.path)
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    summary = convert.convert(paths, names, security_processes=evaluation_set.convert.get("security_processes", "auto"))
+    summary = convert.convert(paths, names, security_processes=evaluation_set.convert.get("security_processes", "auto"),
+                              host=evaluation_set.convert.get("host"))
     convert.write(summary, out_dir)
     command = f"python evaluation/get_recordings.py --sets {evaluation_set.id}"
     write_readme(summary, out_dir, evaluation_set.title, [evaluation_set.shows], licence_text(evaluation_set), command)

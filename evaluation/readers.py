@@ -4,7 +4,8 @@ Public recordings of attacks come in many shapes: ``.evtx`` files, Windows event
 ``<Event>`` per line in Splunk's ``XmlWinEventLog`` exports, or a whole ``<Events>`` document,
 sometimes UTF-16), and JSON lines written by log shippers (NXLog and the flat Azure/OTRF layout
 keep the event fields at the top level; Winlogbeat nests them under ``event_data`` or
-``winlog.event_data``), often packed in ``.zip`` or ``.tar.gz`` archives. The mapping to Defender
+``winlog.event_data``; a bare array of Sysmon event fields with ``EventId`` and no host at all),
+often packed in ``.zip`` or ``.tar.gz`` archives. The mapping to Defender
 tables should not care which, so each reader yields ``Event`` objects that carry only what the
 mapping needs: provider, event id, host, the record time and its kind, a record number when the
 source kept one, and the event's own fields as strings.
@@ -230,6 +231,25 @@ def _from_evtx_json(record: dict[str, Any]) -> Event:
     )
 
 
+def _from_sysmon_fields(record: dict[str, Any]) -> Event:
+    """Sysmon event data exported without its System part: the event's own fields plus
+    ``EventId`` (what PowerShell gives for ``Get-WinEvent`` properties, as endgameinc/eqllib's
+    ``sysmon-*.json`` hold them). No host, channel or record number survives; the record time is
+    Sysmon's own ``UtcTime``, and the converter names the device (``--host``)."""
+    time = _text(record.get("UtcTime"))
+    return Event(
+        provider=SYSMON,
+        event_id=_event_id(record.get("EventId")),
+        host="",
+        record_time=time,
+        local_time=False,
+        fallback_time=time,
+        record_number="",
+        data={key: _text(value) for key, value in record.items()
+              if key != "EventId" and value is not None and not isinstance(value, (dict, list))},
+    )
+
+
 def event_from_json(record: Any) -> Event | None:
     """One JSON record in any supported layout; None for records that are not events."""
     if not isinstance(record, dict):
@@ -242,6 +262,8 @@ def event_from_json(record: Any) -> Event | None:
         return _from_winlogbeat(record, record)
     if "EventID" in record:
         return _from_flat(record)
+    if "EventId" in record and "UtcTime" in record:
+        return _from_sysmon_fields(record)
     return None
 
 

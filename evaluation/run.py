@@ -182,11 +182,15 @@ def explain_miss(label: Label, processes: pd.DataFrame, task_starts: pd.DataFram
                            & (task_starts["ProcessCommandLine"] == label.ProcessCommandLine)]
         if len(same):
             return f"not rare: {len(same)} runs of this group (the threshold keeps fewer than {threshold})"
-    parent = rows.iloc[0]
+    # Explain from a start the Task Scheduler made when there is one: the same program may also
+    # have been started by something else on the device.
+    by_scheduler = rows[task_launches(rows)]
+    parent = (by_scheduler if len(by_scheduler) else rows).iloc[0]
     shells = ("cmd.exe", "powershell.exe", "rundll32.exe", "regsvr32.exe")
     if (label.FolderPath.lower().startswith("c:\\windows\\system32\\") and label.FileName.lower() not in shells
             and task_launcher(parent["InitiatingProcessFileName"], parent["InitiatingProcessCommandLine"])):
-        return ("not in scope: a System32 program other than the four shells the published query keeps "
+        return ("not in scope: a System32 program the scope does not take (neither one of the published "
+                "query's four shells nor in config/scope.yaml), and no host tripwire fired "
                 f"(started by `{_short(parent['InitiatingProcessCommandLine'], 50)}`)")
     if not parent["InitiatingProcessCommandLine"]:
         return (f"not in scope: the parent's command line is unknown ({parent['InitiatingProcessFileName'] or '?'}"

@@ -120,6 +120,7 @@ def scope_lets(params: HuntParams, target, config: ScopeConfig | None = None,
         f"    {_seed_keep()} and TaskHost == \"schedule_service\", \"host_variant\",\n"
         f"    {_seed_keep()}, TaskHost,\n"
         f"    FileName in~ {strings(sorted(config.system32_lolbins))}, \"system32_lolbin\",\n"
+        f"    FileName in~ {strings(sorted(config.system32_recon))}, \"system32_recon\",\n"
         f"    FileName =~ \"conhost.exe\" and ProcessCommandLine contains {s(config.headless_conhost)}, "
         f"\"headless_conhost\",\n"
         f"    {_starts_with_any('FolderPath', paths.user_writable_system32)}, \"user_writable_system32\",\n"

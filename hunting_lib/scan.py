@@ -219,7 +219,8 @@ def _extended_keep(present: list[str], pl: Any) -> Any:
     for home in config.scanner_homes:
         at_home |= folder.str.to_lowercase().str.starts_with(home)
     scanner_away = (name == "mpcmdrun.exe") & (~at_home | _non_ascii(folder))
-    return (_published_keep(present, pl) | _lower_in(present, "FileName", set(config.system32_lolbins), pl)
+    return (_published_keep(present, pl)
+            | _lower_in(present, "FileName", set(config.system32_lolbins) | set(config.system32_recon), pl)
             | headless | scanner_away | _starts_with_any(present, "FolderPath", paths.user_writable_system32, pl))
 
 

@@ -9,6 +9,7 @@ adds them, each with its name in ``InScopeBy`` so the analyst knows why a launch
 - ``grouped_svchost``: the Task Scheduler in the shared ``-k netsvcs`` host (small VMs, older
   builds), guarded against the other services that host starts processes for;
 - ``system32_lolbin`` / ``headless_conhost``: System32 programs that run attacker code;
+- ``system32_recon``: reconnaissance tools (ipconfig, whoami, net...) run as the task itself;
 - ``user_writable_system32``: a payload in one of System32's user-writable folders;
 - ``scanner_outside_home``: a MpCmdRun.exe outside Defender's folders (the seed drops it by name);
 - ``host_variant``: the Schedule service's command line written with a path or another case.
@@ -126,6 +127,7 @@ def scoped_task_starts(processes: pd.DataFrame, params: HuntParams, config: Scop
         ("host_variant", seed & launched["TaskHost"].eq("schedule_service").to_numpy()),
         (None, seed),  # another host, kept by the seed's own steps 2-3: named after the host
         ("system32_lolbin", in_ci(names, config.system32_lolbins)),
+        ("system32_recon", in_ci(names, config.system32_recon)),
         ("headless_conhost", in_ci(names, ["conhost.exe"]) & on_uniques(
             launched["ProcessCommandLine"].fillna(""), lambda u: u.str.lower().str.contains(
                 config.headless_conhost, regex=False))),

@@ -37,6 +37,7 @@ COMMAND_SIGNALS = ("encoded_command", "download_cradle", "hidden_or_bypass", "ur
 #: Why a group is in the extended scope, as the signal that says so.
 SCOPE_SIGNALS = {"taskeng": "launched_by_taskeng", "grouped_svchost": "launched_by_grouped_svchost",
                  "host_variant": "launched_by_host_variant", "system32_lolbin": "system32_lolbin",
+                 "system32_recon": "system32_recon",
                  "user_writable_system32": "user_writable_system32", "headless_conhost": "headless_conhost",
                  "scanner_outside_home": "scanner_outside_home"}
 #: Signature states (Defender's ``InitiatingProcessSignatureStatus``) that do not vouch for a file.

@@ -119,6 +119,7 @@ class HostTripwire:
 class ScopeConfig:
     hosts: tuple[TaskHost, ...]
     system32_lolbins: frozenset[str]
+    system32_recon: frozenset[str]
     headless_conhost: str
     scanner_homes: tuple[str, ...]
     host_tripwires: tuple[HostTripwire, ...]
@@ -159,6 +160,7 @@ def default_scope() -> ScopeConfig:
     return ScopeConfig(
         hosts=tuple(hosts),
         system32_lolbins=frozenset(str(v).lower() for v in raw.get("system32_lolbins") or []),
+        system32_recon=frozenset(str(v).lower() for v in raw.get("system32_recon") or []),
         headless_conhost=str(raw.get("headless_conhost") or "--headless").lower(),
         scanner_homes=tuple(str(v).lower() for v in raw.get("scanner_homes") or []),
         host_tripwires=tripwires,

