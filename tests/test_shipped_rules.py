@@ -57,12 +57,13 @@ def sample_names(scenarios: list[dict]) -> tuple[set[str], set[str]]:
 
 
 def shipped_values() -> list[str]:
-    """Every value a shipped rule, catalogue entry or scope setting matches on (not its prose)."""
+    """Every value a shipped rule, catalogue entry or scope setting matches on (not its prose, and
+    not a catalogue entry's task path, which names the task and matches nothing)."""
     values = []
     for rule in parse_exclusions((CONFIG / "exclusions.yaml").read_text(encoding="utf-8")):
         values += [v for condition in rule.conditions for v in condition.values]
-    for entry in load_known_tasks():
-        values += [entry.task, entry.arguments.pattern, *entry.binaries]
+    for entry in load_known_tasks():  # what an entry matches on (its task path is only its name)
+        values += [entry.arguments.pattern, *entry.binaries]
     for name in ("scope.yaml", "paths.yaml"):
         document = yaml.safe_load((CONFIG / name).read_text(encoding="utf-8"))
         values += [str(v) for v in _leaves(document)]
