@@ -47,15 +47,21 @@ _SERVICE_ACCOUNTS = {"local service", "network service", "nt authority\\local se
                      "nt authority\\network service", "localservice", "networkservice", "s-1-5-19", "s-1-5-20"}
 
 
+@lru_cache(maxsize=None)
+def _compiled(pattern: str, flags: int) -> re.Pattern:
+    return re.compile(pattern, flags)
+
+
 @dataclass(frozen=True)
 class KnownTask:
-    """One catalogue entry, compiled."""
+    """One catalogue entry. Its patterns compile on first use: a hunt only ever tries the entries
+    whose program name is one of its launches' (``entries_for``)."""
 
     task: str
     binaries: tuple[str, ...]
-    binary_pattern: re.Pattern
+    binary_source: str
     binary_names: frozenset[str]
-    arguments: re.Pattern
+    arguments_source: str
     account: str
     expects: frozenset[str]
     reference: str
@@ -63,6 +69,14 @@ class KnownTask:
     @property
     def id(self) -> str:
         return f"known:{self.task}"
+
+    @property
+    def binary_pattern(self) -> re.Pattern:
+        return _compiled(self.binary_source, 0)
+
+    @property
+    def arguments(self) -> re.Pattern:
+        return _compiled(self.arguments_source, re.IGNORECASE | re.DOTALL)
 
 
 def binary_regex(path: str) -> str:
@@ -83,7 +97,7 @@ def binary_regex(path: str) -> str:
     return "".join(parts)
 
 
-def _entry(raw: object, where: str) -> KnownTask:
+def _entry(raw: object, where: str, validate: bool = True) -> KnownTask:
     if not isinstance(raw, dict):
         raise BadInputError(f"{where}: an entry must be a mapping")
     name = raw.get("task", "?")
@@ -106,25 +120,28 @@ def _entry(raw: object, where: str) -> KnownTask:
         raise BadInputError(f"{where}: entry {name!r}: expects must be a list of {', '.join(EXPECTATIONS)}")
     if not str(raw["reference"]).strip():
         raise BadInputError(f"{where}: entry {name!r}: reference is empty")
-    try:
-        arguments = re.compile(str(raw["arguments"]), re.IGNORECASE | re.DOTALL)
-        binary_pattern = re.compile("|".join(f"(?:{binary_regex(b)})" for b in binaries))
-    except re.error as exc:
-        raise BadInputError(f"{where}: entry {name!r}: bad pattern: {exc}") from None
-    names = frozenset(program_file_name(b) for b in binaries)
-    return KnownTask(str(raw["task"]), binaries, binary_pattern, names, arguments, raw["account"],
-                     frozenset(expects), str(raw["reference"]))
+    entry = KnownTask(str(raw["task"]), binaries, "|".join(f"(?:{binary_regex(b)})" for b in binaries),
+                      frozenset(program_file_name(b) for b in binaries), str(raw["arguments"]), raw["account"],
+                      frozenset(expects), str(raw["reference"]))
+    if validate:
+        try:
+            entry.arguments, entry.binary_pattern  # noqa: B018 (compiling is the check)
+        except re.error as exc:
+            raise BadInputError(f"{where}: entry {name!r}: bad pattern: {exc}") from None
+    return entry
 
 
-def parse_known_tasks(text: str, where: str) -> tuple[KnownTask, ...]:
-    """A catalogue file's entries; one-line ``BadInputError`` for anything malformed."""
+def parse_known_tasks(text: str, where: str, validate: bool = True) -> tuple[KnownTask, ...]:
+    """A catalogue file's entries; one-line ``BadInputError`` for anything malformed. Without
+    ``validate`` the patterns are compiled when first used (the shipped file, which the tests
+    compile whole)."""
     try:
         document = load_yaml(text)
     except Exception as exc:
         raise BadInputError(f"{where}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), list):
         raise BadInputError(f"{where}: expected a mapping with a 'tasks' list")
-    return tuple(_entry(raw, where) for raw in document["tasks"])
+    return tuple(_entry(raw, where, validate) for raw in document["tasks"])
 
 
 @lru_cache(maxsize=4)
@@ -133,7 +150,8 @@ def load_known_tasks(path: str | None = DEFAULT_KNOWN_TASKS) -> tuple[KnownTask,
     if path is None:
         return ()
     if path == DEFAULT_KNOWN_TASKS:
-        return parse_known_tasks(resources.files("hunting_lib").joinpath(path).read_text("utf-8"), path)
+        text = resources.files("hunting_lib").joinpath(path).read_text("utf-8")
+        return parse_known_tasks(text, path, validate=False)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -170,6 +188,16 @@ def _launches(starts: pd.DataFrame) -> pd.DataFrame:
     return frame.drop_duplicates()
 
 
+@lru_cache(maxsize=8)
+def entries_for(catalogue: tuple[KnownTask, ...]) -> dict[str, tuple[KnownTask, ...]]:
+    """The catalogue's entries by the lower-cased file names of their programs, in file order."""
+    index: dict[str, list[KnownTask]] = {}
+    for entry in catalogue:
+        for name in entry.binary_names:
+            index.setdefault(name, []).append(entry)
+    return {name: tuple(entries) for name, entries in index.items()}
+
+
 def _match_one(launch: tuple[str, str, str, str], catalogue: tuple[KnownTask, ...]) -> KnownTask | None:
     file_name, folder, command_line, account = launch
     program, glued, arguments = split_command_line(command_line)
@@ -177,7 +205,7 @@ def _match_one(launch: tuple[str, str, str, str], catalogue: tuple[KnownTask, ..
     if glued or (named and named != file_name.lower() and "~" not in program):
         return None  # the command line runs something else than the file: never "known"
     folder, actual = folder.lower(), account_class(account)
-    for entry in catalogue:
+    for entry in entries_for(catalogue).get(file_name.lower(), ()):
         if (entry.binary_pattern.fullmatch(folder) and entry.arguments.fullmatch(arguments)
                 and _account_fits(entry.account, actual)):
             return entry
@@ -200,8 +228,8 @@ def _other_binary_one(file_name: str, folder: str, command_line: str,
     # The program a known task's arguments follow: the glued text of a hijacked quote, else
     # the command line's own program token.
     invoked = program_file_name(glued) if glued else program_file_name(program)
-    for entry in catalogue:
-        if invoked not in entry.binary_names or entry.arguments.fullmatch("") is not None:
+    for entry in entries_for(catalogue).get(invoked, ()):
+        if entry.arguments.fullmatch("") is not None:
             continue
         if not entry.arguments.fullmatch(arguments):
             continue

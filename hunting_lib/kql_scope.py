@@ -239,6 +239,6 @@ def known_rank_kql(catalogue) -> str:
         account = {"any": "true", "system_or_service": 'AccountClass in ("system", "service", "unknown")'}.get(
             entry.account, f'AccountClass in ("{entry.account}", "unknown")')
         branches.append(f"FolderPath matches regex {s('(?i)^(?:' + binary + ')$')} and Arguments matches regex "
-                        f"{s('(?is)^(?:' + entry.arguments.pattern + ')$')} and {account}, {position}")
+                        f"{s('(?is)^(?:' + entry.arguments_source + ')$')} and {account}, {position}")
     honest = ('Glued == "" and (ProgramName == "" or ProgramName == tolower(FileName) or Program contains "~")')
     return f"iff({honest}, case({', '.join(branches)}, 0), 0)"
