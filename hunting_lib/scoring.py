@@ -21,7 +21,6 @@ import pandas as pd
 
 from .addresses import ip_kind
 from .command_line import glued_text, program_mismatch
-from .correlate import attribute_rows
 from .errors import BadInputError
 from .indicators import decoded_texts, extract_indicators
 from .known_tasks import KnownTask, catalogue_program_names, other_binary
@@ -215,12 +214,13 @@ def scope_signals(rare_tasks: pd.DataFrame) -> dict[str, pd.Series]:
     return found
 
 
-def score(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, activity_rows: pd.DataFrame,
+def score(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, attributed: pd.DataFrame,
           catalogue: tuple[KnownTask, ...] = (), config: ScoringConfig | None = None,
           paths: PathConfig | None = None, file_info: pd.DataFrame | None = None,
           indicators: bool = True) -> pd.DataFrame:
     """Add one column per signal, ``DecodedCommand``, ``Score``, ``Critical``, ``Reasons`` (and
-    ``Indicators``) to the rare groups."""
+    ``Indicators``) to the rare groups. ``attributed`` is their activity rows with each row's
+    ``TaskId`` (``correlate.attribute_rows``)."""
     config, paths = config or default_scoring(), paths or default_paths()
     out = rare_tasks.copy()
     out["DecodedCommand"] = decoded_texts(out["ProcessCommandLine"]) if len(out) else ""
@@ -238,7 +238,6 @@ def score(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, activity_rows: pd
     }
     for name in COMMAND_SIGNALS:
         signals[name] = pd.Series(_matches_any(command_text, config.patterns[name]), index=out.index)
-    attributed = attribute_rows(activity_rows, out)
     signals.update(activity_signals(out, attributed, config, paths))
     signals.update(launch_signals(out, task_starts, catalogue, config, paths))
     signals.update(signature_signals(out, attributed, file_info))

@@ -135,19 +135,21 @@ def triage(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, activity_rows: p
     rules = load_exclusions(params.exclusions)
     catalogue = load_known_tasks(params.known_tasks)
     groups = mark_known(suppress(rare_tasks, task_starts, rules), task_starts, catalogue)
-    groups = score(groups, task_starts, activity_rows, catalogue, file_info=file_info, indicators=indicators)
-    groups["Tripwires"] = fire(groups, activity_rows, fleet or FleetContext())
+    attributed = attribute_rows(activity_rows, groups)  # each event with its group, once
+    groups = score(groups, task_starts, attributed, catalogue, file_info=file_info, indicators=indicators)
+    groups["Tripwires"] = fire(groups, attributed, fleet or FleetContext())
     groups["Critical"] = groups["Critical"].astype(bool) | groups["Tripwires"].map(bool)
     groups = explain(rank(keep_tripped(groups)))
-    return groups, exclusion_summary(groups, activity_rows, rules)
+    return groups, exclusion_summary(groups, attributed, rules)
 
 
-def exclusion_summary(rare_tasks: pd.DataFrame, activity_rows: pd.DataFrame,
+def exclusion_summary(rare_tasks: pd.DataFrame, attributed: pd.DataFrame,
                       rules: Iterable[ExclusionRule]) -> pd.DataFrame:
     """Per rule in force, and per known task that suppressed something: how many groups, task
-    runs and activity events it suppressed, and how many groups a tripwire kept from it."""
+    runs and activity events it suppressed, and how many groups a tripwire kept from it.
+    ``attributed``: the activity rows with their group's ``TaskId``."""
     columns = ["Rule", "Description", "Owner", "Expires", "Tasks", "Runs", "Events", "KeptByTripwire"]
-    attributed = attribute_rows(activity_rows, rare_tasks).reset_index(drop=True)
+    attributed = attributed.reset_index(drop=True)
     attributed = attributed.assign(_row=attributed.index)
     would = rare_tasks.get("WouldSuppressBy", pd.Series(None, index=rare_tasks.index))
     rows = []

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from .command_line import split_command_line
-from .correlate import attribute_rows
 from .errors import BadInputError
 from .fleet import FleetContext, group_keys, public_ips
 from .kql_ops import in_ci
@@ -126,13 +125,14 @@ def _common(fleet_devices: pd.Series, fleet: FleetContext, config: TripwireConfi
     return fleet_devices >= config.common_share * fleet.devices
 
 
-def fire(scored: pd.DataFrame, activity_rows: pd.DataFrame, fleet: FleetContext,
+def fire(scored: pd.DataFrame, attributed: pd.DataFrame, fleet: FleetContext,
          config: TripwireConfig | None = None, scoring: ScoringConfig | None = None,
          paths: PathConfig | None = None) -> pd.Series:
     """Per group, the tripwires that fired (a list of ids, config order).
 
     ``scored`` is the output of ``scoring.score`` with ``KnownExpects`` (the behaviours its
-    catalogue entry declares, a list) and ``KnownTask`` (its entry's task path or None).
+    catalogue entry declares, a list) and ``KnownTask`` (its entry's task path or None);
+    ``attributed``, the groups' activity rows with their ``TaskId``.
     """
     config, scoring, paths = config or default_tripwires(), scoring or default_scoring(), paths or default_paths()
     expects = scored.get("KnownExpects", pd.Series([[]] * len(scored), index=scored.index))
@@ -146,7 +146,7 @@ def fire(scored: pd.DataFrame, activity_rows: pd.DataFrame, fleet: FleetContext,
     argument_payload = pd.Series(_writable_payload_args(scored["ProcessCommandLine"], paths), index=scored.index)
     tests = {
         "user_writable_payload": (program_payload & ~program_common) | (argument_payload & ~task_common),
-        "rare_public_ip": _rare_public_ip(scored, activity_rows, fleet, config),
+        "rare_public_ip": _rare_public_ip(scored, attributed, fleet, config),
         "unexpected_shell_child": scored["child_shell"] & (known | (
             ~pd.Series(user_writable(scored["FolderPath"], paths), index=scored.index)
             & scored["FolderPath"].fillna("").str.lower().str.startswith(paths.windows_home)
@@ -166,10 +166,9 @@ def fire(scored: pd.DataFrame, activity_rows: pd.DataFrame, fleet: FleetContext,
     return pd.Series([list(ids[row]) for row in matrix], index=scored.index, dtype=object)
 
 
-def _rare_public_ip(scored: pd.DataFrame, activity_rows: pd.DataFrame, fleet: FleetContext,
+def _rare_public_ip(scored: pd.DataFrame, rows: pd.DataFrame, fleet: FleetContext,
                     config: TripwireConfig) -> pd.Series:
     """Groups whose processes contacted a public IP that at most ``few_devices`` devices contact."""
-    rows = attribute_rows(activity_rows, scored)
     if rows.empty or "RemoteIP" not in rows:
         return pd.Series(False, index=scored.index)
     public = public_ips(rows["RemoteIP"])
