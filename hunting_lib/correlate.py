@@ -15,45 +15,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .columns import ACTIVITY_COLUMNS, ACTIVITY_KEYS  # noqa: F401 (part of this module's API)
 from .kql_ops import in_ci, make_set
 from .loader import empty_table, ensure_columns
 from .params import HuntParams
 from .rarity import GROUP_KEYS, window_mask
 from .schema import PROCESS_TABLE, TABLES
-
-#: The seed's final ``summarize ... by`` keys.
-ACTIVITY_KEYS: list[str] = [
-    "InitiatingProcessFileName",
-    "InitiatingProcessId",
-    "InitiatingProcessCommandLine",
-    "InitiatingProcessCreationTime",
-    "DeviceName",
-]
-
-#: Columns every activity table is read with; absent ones are filled as ``union`` fills them.
-ACTIVITY_COLUMNS: list[str] = ACTIVITY_KEYS + [
-    "Timestamp",
-    "ActionType",
-    "FileName",
-    "RemoteIP",
-    "InitiatingProcessFolderPath",
-    # Not read by the seed, but by triage and the pivots: what was written, loaded or contacted.
-    "FolderPath",
-    "ProcessCommandLine",
-    "ProcessId",
-    "ProcessCreationTime",
-    "AccountName",
-    "RemotePort",
-    "RemoteUrl",
-    "RegistryKey",
-    "RegistryValueName",
-    "RegistryValueData",
-    "LogonType",
-    "AdditionalFields",
-    "ReportId",
-    # The signature state Defender records for the initiating process (triage's unsigned test).
-    "InitiatingProcessSignatureStatus",
-]
 
 #: The seed's three ``make_set`` lists: output name and source column.
 ACTIVITY_SETS: dict[str, str] = {"Actions": "ActionType", "FileNames": "FileName", "RemoteIPs": "RemoteIP"}

@@ -12,8 +12,8 @@ from typing import Any, Mapping, Union
 
 import pandas as pd
 
+from .columns import hunt_columns  # noqa: F401 (part of this module's API)
 from .correlate import (
-    ACTIVITY_COLUMNS,
     process_activity_rows,
     stack_newest_first,
     summarise_activity,
@@ -22,8 +22,8 @@ from .correlate import (
 from .fleet import FleetContext, fleet_context
 from .loader import DataFolder, ensure_columns, load_data_folder
 from .params import HuntParams
-from .rarity import TASK_START_COLUMNS, find_rare_tasks
-from .schema import PROCESS_TABLE, TABLES
+from .rarity import find_rare_tasks
+from .schema import PROCESS_TABLE
 from .scope import annotate_scope, host_tripwire_starts, scoped_task_starts, with_host_groups
 from .triage import triage
 
@@ -70,13 +70,6 @@ class HuntResult:
     def suppressed(self) -> pd.DataFrame:
         """The rare groups an exclusion rule suppressed, with the rule."""
         return self.rare_tasks[self.rare_tasks["SuppressedBy"].notna()].reset_index(drop=True)
-
-
-def hunt_columns() -> dict[str, list[str]]:
-    """The columns the hunt reads from each table (the loader reads no others)."""
-    columns = {table: list(ACTIVITY_COLUMNS) for table in TABLES}
-    columns[PROCESS_TABLE] = list(dict.fromkeys(TASK_START_COLUMNS + ACTIVITY_COLUMNS))
-    return columns
 
 
 def _tables(source: HuntSource) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:

@@ -18,39 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .columns import GROUP_KEYS, TASK_START_COLUMNS  # noqa: F401 (part of this module's API)
 from .kql_ops import equals_ci, equals_cs, in_cs, startswith_ci
 from .params import HuntParams
 from .query import seed_literals
-
-GROUP_KEYS: list[str] = ["FileName", "ProcessCommandLine", "FolderPath"]
-
-#: The DeviceProcessEvents columns steps 1-4 read (the seed's ``project`` plus the parent's).
-TASK_START_COLUMNS: list[str] = [
-    "Timestamp",
-    "DeviceId",
-    "DeviceName",
-    "AccountName",
-    "FileName",
-    "ProcessCommandLine",
-    "ProcessId",
-    "ProcessCreationTime",
-    "FolderPath",
-    "InitiatingProcessFileName",
-    "InitiatingProcessCommandLine",
-    "InitiatingProcessId",
-    "InitiatingProcessCreationTime",
-    "InitiatingProcessFolderPath",
-    # The Schedule service's own parent (services.exe), so a pivot's process tree has its root.
-    "InitiatingProcessParentId",
-    "InitiatingProcessParentFileName",
-    "InitiatingProcessParentCreationTime",
-    "ReportId",
-    # For the extended scope and triage: aggregated reports, the binary's hash and original name.
-    "ActionType",
-    "AdditionalFields",
-    "SHA1",
-    "ProcessVersionInfoOriginalFileName",
-]
 
 
 def window_mask(timestamps: pd.Series, params: HuntParams) -> np.ndarray:

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .addresses import ip_kind
+from .columns import hunt_columns
 from .files import find_table_files, normalise_column_name
 from .query import seed_literals
 from .schema import PROCESS_TABLE, TABLES, column_type, required_columns
@@ -124,7 +125,11 @@ def _lazy_table(path: Path, table: str, pl: Any) -> tuple[Any, list[str]]:
     if any(c not in renamed.values() for c in required_columns(table)):
         raise NotApplicable(f"{path.name}: a required column is missing")
     frame = frame.rename({raw: new for raw, new in renamed.items() if raw != new})
-    return frame, list(renamed.values())
+    # Only the columns the hunt reads: the rows that pass are decoded column by column, and a
+    # Defender table has three times as many.
+    wanted = set(hunt_columns()[table])
+    present = [c for c in renamed.values() if c in wanted]
+    return frame.select([pl.col(_ROW)] + [pl.col(c) for c in present]), present
 
 
 def _text(present: list[str], column: str, pl: Any) -> Any:
@@ -343,7 +348,7 @@ def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
 
     # Pass 2: the starts of those groups, the events their processes may have caused, and the
     # events that may fire a host tripwire.
-    # Every column of a kept row is read: few rows pass, and the loader picks the columns.
+    # Every column the hunt reads of a kept row is read: few rows pass.
     plans, owners = [], []
     for table, (frame, present_t) in lazy.items():
         activity = (
