@@ -143,7 +143,7 @@ def _short(text: Any, width: int = 70) -> str:
 
 def read_processes(folder: Path) -> pd.DataFrame:
     """The set's process starts, only the columns the report needs (all as text)."""
-    from hunting_lib.files import find_table_files
+    from hunting_lib.engine.files import find_table_files
 
     path = find_table_files(folder).get("DeviceProcessEvents")
     if path is None:

@@ -1,23 +1,29 @@
 """Rare scheduled task hunting kit (MITRE ATT&CK T1053.005).
 
 The published Sentinel / Defender XDR hunting query ``rare_sch_task_with_activity`` as a small
-library. Data moves one way, one module per step, each a plain function over DataFrames:
+library. Data moves one way; each step is a subpackage of small modules, each a plain function
+over DataFrames:
 
-    load        loader.load_data_folder      a data folder -> typed tables
-                scan.load_for_hunt           parquet: only the rows one hunt can use (the CLI's)
-    scope       scope.scoped_task_starts     the Task Scheduler's launches the hunt looks at
-                                             (published: the seed's steps 1-3; extended: also
-                                             taskeng, the grouped svchost, System32 LOLBins)
-                scope.host_tripwire_starts   System32 task hosts whose own process fired a tripwire
-    rarity      rarity.find_rare_tasks       the rare (FileName, CommandLine, FolderPath) groups
-    correlate   correlate.task_activity_rows what those processes did, in seven tables
-                correlate.summarise_activity the seed's final summarize
-    triage      fleet.fleet_context          the fleet's baseline (devices per task, per IP)
-                triage.triage                exclusion rules, known tasks, signals, tripwires, rank
-    output      output.write_json            the contract's JSON, CSV and terminal table
+    load        engine.loader.load_data_folder   a data folder -> typed tables
+                engine.scan.load_for_hunt        parquet: only the rows one hunt can use
+    rarity      engine.scope.scoped_task_starts  the Task Scheduler's launches in scope
+                                                 (published: the seed's steps 1-3; extended:
+                                                 taskeng, the grouped svchost, System32 LOLBins)
+                engine.rarity.find_rare_tasks    the rare (FileName, CommandLine, FolderPath) groups
+    correlate   engine.correlate                 what those processes did, in seven tables,
+                                                 and the seed's final summarize
+    triage      engine.fleet.fleet_context       the fleet's baseline (devices per task, per IP)
+                triage.pipeline.triage           exclusion rules, known tasks, signals,
+                                                 tripwires, ranking
+    pivot       pivots.pivot                     one group's timeline, process tree, indicators
+    render      report.output                    the contract's JSON, CSV and terminal table
+                report.runner / report.plots     the notebook report and its charts
 
-``hunt.run_hunt(source, params)`` runs them in order; start reading there. The settings analysts
-tune are YAML in ``config/``: scope, paths, exclusions, known_tasks, scoring, tripwires.
+``hunt.run_hunt(source, params)`` runs load to triage for a local folder or, through
+``remote``, for a msticpy QueryProvider; ``result.HuntResult`` is what it returns, either way.
+Start reading there. The settings analysts tune are YAML in ``config/``: scope, paths,
+exclusions, known_tasks, scoring, tripwires. ``sample`` generates the synthetic fleet and
+``training`` the course's exercises.
 """
 
 import importlib
@@ -29,17 +35,17 @@ _EXPORTS = {
     "BadInputError": "errors",
     "DataWarning": "errors",
     "HuntParams": "params",
-    "HuntResult": "hunt",
-    "correlate_activity": "correlate",
-    "find_rare_tasks": "rarity",
-    "load_data_folder": "loader",
-    "load_table": "loader",
+    "HuntResult": "result",
+    "correlate_activity": "engine.correlate",
+    "find_rare_tasks": "engine.rarity",
+    "load_data_folder": "engine.loader",
+    "load_table": "engine.loader",
     "run_hunt": "hunt",
-    "scheduled_task_starts": "rarity",
-    "seed_kql": "query",
-    "seed_literals": "query",
-    "summarise_activity": "correlate",
-    "task_activity_rows": "correlate",
+    "scheduled_task_starts": "engine.rarity",
+    "seed_kql": "engine.query",
+    "seed_literals": "engine.query",
+    "summarise_activity": "engine.correlate",
+    "task_activity_rows": "engine.correlate",
 }
 
 

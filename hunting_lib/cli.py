@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from .errors import BadInputError, DataWarning
+from hunting_lib.errors import BadInputError, DataWarning
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _params(args: argparse.Namespace):
-    from .params import HuntParams
+    from hunting_lib.params import HuntParams
 
     options = {"start": args.start, "end": args.end, "max_devices": args.max_devices, "match": args.match}
     if args.threshold is not None:
@@ -124,8 +124,9 @@ def _early_scan(args: argparse.Namespace):
         return None
     if (args.threshold is not None and args.threshold < 1) or (args.max_devices is not None and args.max_devices < 1):
         return None  # the parameters will be refused; nothing to read
-    from .query import seed_literals
-    from .scan import ScanRequest, start_scan
+    from hunting_lib.engine.early_scan import start_scan
+    from hunting_lib.engine.query import seed_literals
+    from hunting_lib.engine.scan import ScanRequest
 
     seed = seed_literals()
     threshold = seed.threshold if args.threshold is None else args.threshold
@@ -144,9 +145,9 @@ def _cmd_hunt(args: argparse.Namespace) -> int:
 
 
 def _hunt(args: argparse.Namespace, early) -> int:
-    from .hunt import hunt_columns, run_hunt
-    from .output import format_summary, write_activity_csv, write_json
-    from .scan import load_for_hunt
+    from hunting_lib.engine.fast_load import load_for_hunt
+    from hunting_lib.hunt import hunt_columns, run_hunt
+    from hunting_lib.report.output import format_summary, write_activity_csv, write_json
 
     params = _params(args)
     suffix = args.output.suffix.lower() if args.output is not None else ""
@@ -166,8 +167,8 @@ def _hunt(args: argparse.Namespace, early) -> int:
 
 
 def _cmd_kql(args: argparse.Namespace) -> int:
-    from .exclusions import load_exclusions
-    from .kql import render_hunt_kql, render_rare_tasks_kql
+    from hunting_lib.remote.kql import render_hunt_kql, render_rare_tasks_kql
+    from hunting_lib.triage.exclusions import load_exclusions
 
     params = _params(args)
     if params.match != "seed":
@@ -180,9 +181,9 @@ def _cmd_kql(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .hunt import hunt_columns
-    from .loader import load_data_folder
-    from .report import ReportError, build_report
+    from hunting_lib.engine.loader import load_data_folder
+    from hunting_lib.hunt import hunt_columns
+    from hunting_lib.report.runner import ReportError, build_report
 
     # Bad input is found here, with exit 2 and its one line, before a notebook runs.
     load_data_folder(args.data_dir, columns=hunt_columns(), date_order=args.date_order)
@@ -197,7 +198,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from .sample import generate_sample
+    from hunting_lib.sample.generator import generate_sample
 
     if args.scale <= 0:
         raise BadInputError(f"--scale {args.scale}: must be above 0")

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from .errors import BadInputError
-from .exclusions import DEFAULT_EXCLUSIONS
-from .query import seed_literals
+from hunting_lib.engine.query import seed_literals
+from hunting_lib.errors import BadInputError
+from hunting_lib.triage.exclusions import DEFAULT_EXCLUSIONS
 
 MatchMode = Literal["seed", "process"]
 MATCH_MODES: tuple[str, ...] = ("seed", "process")

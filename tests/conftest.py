@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hunting_lib.loader import apply_schema, ensure_columns
-from hunting_lib.query import seed_literals
+from hunting_lib.engine.loader import apply_schema, ensure_columns
+from hunting_lib.engine.query import seed_literals
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "sample_data"

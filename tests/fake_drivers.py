@@ -83,7 +83,7 @@ def provider(data_dir, environment: str = "MSSentinel", **options: Any):
     """A connected, secured QueryProvider over ``data_dir`` with the fake driver."""
     from msticpy.data import QueryProvider
 
-    from hunting_lib.remote import QUERY_DIR, secure
+    from hunting_lib.remote.provider import QUERY_DIR, secure
 
     driver = KqlEngineDriver(data_dir, data_environment=environment, **options)
     query_provider = QueryProvider(environment, driver=driver, query_paths=[str(QUERY_DIR)])

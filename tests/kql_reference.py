@@ -12,7 +12,7 @@ import duckdb
 import duckdb_kql
 import pandas as pd
 
-from hunting_lib.loader import ensure_columns
+from hunting_lib.engine.loader import ensure_columns
 from hunting_lib.schema import TABLES, table_columns
 
 #: DuckDB types of the Defender types. Times are TIMESTAMP_NS in UTC: TIMESTAMPTZ keeps only

@@ -155,7 +155,7 @@ def test_additional_fields_as_objects_and_arrays_in_json(tmp_path):
     code, errors, warnings, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
     assert code == 0 and errors == [] and [w for w in warnings if "each counts as empty" not in w] == []
     assert sum(t["Count"] for t in json.loads((tmp_path / "out.json").read_text())["rare_tasks"]) == 2
-    from hunting_lib.loader import load_table
+    from hunting_lib.engine.loader import load_table
     loaded = load_table(tmp_path / "DeviceProcessEvents.json", "DeviceProcessEvents")
     assert json.loads(loaded["AdditionalFields"].iloc[0]) == {"Command": "x", "n": 1}
     assert loaded["AdditionalFields"].iloc[1] == "[]"

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from hunting_lib.params import HuntParams
-from hunting_lib.report import build_report, notebook_to_html
+from hunting_lib.report.runner import build_report, notebook_to_html
 from tests.conftest import REPO, SAMPLE_DATA, activity, oracle, task_start
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hunting_lib.command_line import arguments, program_file_name, program_mismatch, split_command_line
+from hunting_lib.engine.command_line import arguments, program_file_name, program_mismatch, split_command_line
 from tests.conftest import oracle
 
 CASES = [
@@ -45,8 +45,8 @@ duckdb_kql = oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
 
 def test_the_kql_rendering_of_arguments_agrees(tmp_path):
     """``kql_scope.arguments_kql`` is what the exclusion rules and the catalogue read in KQL."""
-    from hunting_lib.kql import kql_string
-    from hunting_lib.kql_scope import arguments_kql, program_kql
+    from hunting_lib.remote.kql import kql_string
+    from hunting_lib.remote.kql_scope import arguments_kql, program_kql
 
     lines = [c for c, _ in CASES] + ["a\"b.exe c", "x.exe\ty", "\tC:\\a b\\c.cmd /q", "weird.exe\nsecond line"]
     rows = ", ".join(f"{kql_string(line)}" for line in lines)

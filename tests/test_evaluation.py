@@ -188,7 +188,7 @@ def test_readme_counts_the_launches(converted):
 
 
 def test_converted_folder_loads_in_the_kit(converted):
-    from hunting_lib.loader import load_data_folder
+    from hunting_lib.engine.loader import load_data_folder
 
     folder, _ = converted
     loaded = load_data_folder(folder)

@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 
 from hunting_lib.errors import BadInputError, DataWarning
-from hunting_lib.exclusions import load_exclusions, parse_exclusions, suppressing_rule
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
+from hunting_lib.triage.exclusions import load_exclusions, parse_exclusions, suppressing_rule
 from tests.conftest import SEED_TEXT, require_shared, task_start, typed
 
 RULE = """

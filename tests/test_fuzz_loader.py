@@ -11,9 +11,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hunting_lib.engine.loader import load_data_folder
 from hunting_lib.errors import BadInputError
 from hunting_lib.hunt import hunt_columns
-from hunting_lib.loader import load_data_folder
 from tests.conftest import task_start
 
 EXAMPLES = 200 if os.environ.get("CI") == "true" else 50

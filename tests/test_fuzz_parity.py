@@ -15,10 +15,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hunting_lib.engine.loader import apply_schema
+from hunting_lib.engine.query import seed_kql
 from hunting_lib.hunt import run_hunt
-from hunting_lib.loader import apply_schema
 from hunting_lib.params import HuntParams
-from hunting_lib.query import seed_kql
 from hunting_lib.schema import TABLES, table_columns
 from tests.conftest import oracle
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from hunting_lib.hunt import run_hunt
-from hunting_lib.kql import render_activity_rows_kql
 from hunting_lib.params import HuntParams
+from hunting_lib.remote.kql import render_activity_rows_kql
 from tests.conftest import REPO, activity, task_start
 
 HOSTILE = {

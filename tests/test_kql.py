@@ -8,13 +8,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from hunting_lib.engine.query import seed_kql
 from hunting_lib.errors import BadInputError
-from hunting_lib.exclusions import load_exclusions, parse_exclusions
 from hunting_lib.hunt import run_hunt
-from hunting_lib.known_tasks import load_known_tasks
-from hunting_lib.kql import dialect, kql_datetime, kql_string, render_hunt_kql, render_rare_tasks_kql
 from hunting_lib.params import HuntParams
-from hunting_lib.query import seed_kql
+from hunting_lib.remote.kql import dialect, kql_datetime, kql_string, render_hunt_kql, render_rare_tasks_kql
+from hunting_lib.triage.exclusions import load_exclusions, parse_exclusions
+from hunting_lib.triage.known_tasks import load_known_tasks
 from tests.conftest import SCHEDULE, T0, activity, oracle, task_start, typed
 
 kql_reference = oracle("tests.kql_reference", "duckdb-kql needs Python 3.11+")

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from hunting_lib.kql_ops import equals_ci, equals_cs, in_ci, in_cs, make_set, startswith_ci
+from hunting_lib.engine.kql_ops import equals_ci, equals_cs, in_ci, in_cs, make_set, startswith_ci
 
 VALUES = pd.Series(["cmd.exe", "CMD.EXE", "Cmd.Exe", "cmd.exe ", "", "powershell.exe"], dtype=object)
 

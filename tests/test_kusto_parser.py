@@ -31,10 +31,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from hunting_lib.exclusions import Condition, ExclusionRule, load_exclusions, parse_exclusions
-from hunting_lib.kql import kql_datetime, kql_string, render_hunt_kql, render_rare_tasks_kql
+from hunting_lib.engine.query import seed_kql
 from hunting_lib.params import HuntParams
-from hunting_lib.query import seed_kql
+from hunting_lib.remote.kql import kql_datetime, kql_string, render_hunt_kql, render_rare_tasks_kql
+from hunting_lib.triage.exclusions import Condition, ExclusionRule, load_exclusions, parse_exclusions
 from tests import kusto_parser
 from tests.conftest import REPO, SCHEDULE, oracle
 
@@ -485,7 +485,8 @@ def test_every_remote_query_parses_for_both_scopes(kusto):
     Defender and Sentinel dialects, with hostile group values, analyse without errors."""
     import pandas as pd
 
-    from hunting_lib.kql import (
+    from hunting_lib.engine.rarity import TASK_START_COLUMNS
+    from hunting_lib.remote.kql import (
         render_file_certificates_kql,
         render_file_profiles_kql,
         render_flagged_launches_kql,
@@ -494,7 +495,6 @@ def test_every_remote_query_parses_for_both_scopes(kusto):
         render_task_start_groups_kql,
         render_task_starts_kql,
     )
-    from hunting_lib.rarity import TASK_START_COLUMNS
 
     groups = pd.DataFrame({"FileName": ['a"b.exe'], "ProcessCommandLine": ["x\\"], "FolderPath": ["C:\\a\\"]})
     queries, labels = [], []

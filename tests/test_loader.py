@@ -7,8 +7,8 @@ import warnings
 import pandas as pd
 import pytest
 
+from hunting_lib.engine.loader import load_data_folder, load_table, normalise_column_name
 from hunting_lib.errors import BadInputError, DataWarning
-from hunting_lib.loader import load_data_folder, load_table, normalise_column_name
 from tests.conftest import REAL_DATA, needs_shared, task_start
 
 ROWS = [task_start("a.exe", "NA", r"C:\Tools\a.exe", pid=1), task_start("b.exe", "null", r"C:\b.exe", pid=2)]

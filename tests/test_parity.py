@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hunting_lib.engine.query import seed_kql
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
-from hunting_lib.query import seed_kql
 from tests.conftest import REAL_DATA, SAMPLE_DATA, needs_shared, oracle
 
 kql_reference = oracle("tests.kql_reference", "duckdb-kql needs Python 3.11+")
@@ -85,7 +85,7 @@ def test_parity_on_the_committed_sample_data():
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_parity_on_other_seeds(tmp_path, seed):
-    from hunting_lib.sample import generate_sample
+    from hunting_lib.sample.generator import generate_sample
 
     generate_sample(tmp_path, scale=0.2, seed=seed)
     groups, processes = assert_parity(tmp_path)

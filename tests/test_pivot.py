@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from hunting_lib import pivot
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
+from hunting_lib.pivots import pivot
 from tests.conftest import SAMPLE_DATA
 
 SCENARIOS = yaml.safe_load((SAMPLE_DATA / "scenarios.yaml").read_text(encoding="utf-8"))["scenarios"]

@@ -1,7 +1,7 @@
 """Charts: they render, say what they show, draw the hunt's numbers exactly, and survive hostile text.
 
 The sample hunt runs once per module; every chart is checked against numbers computed here
-independently of ``hunting_lib.plots``.
+independently of ``hunting_lib.report.plots``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from matplotlib import cbook  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from hunting_lib import plots  # noqa: E402
 from hunting_lib.hunt import run_hunt  # noqa: E402
 from hunting_lib.params import HuntParams  # noqa: E402
-from hunting_lib.plots import distinct_labels, short_label  # noqa: E402
-from hunting_lib.scoring import default_scoring  # noqa: E402
+from hunting_lib.report import plots  # noqa: E402
+from hunting_lib.report.plots import distinct_labels, short_label  # noqa: E402
+from hunting_lib.triage.scoring import default_scoring  # noqa: E402
 from tests.conftest import SAMPLE_DATA, activity, task_start, typed  # noqa: E402
 
 CHARTS = {
@@ -342,10 +342,10 @@ def test_all_figures_in_report_order(hostile_result):
 def test_indicator_prevalence_bars_are_the_fleet_counts():
     import warnings
 
-    from hunting_lib import pivot
     from hunting_lib.hunt import run_hunt
     from hunting_lib.params import HuntParams
-    from hunting_lib.plots import indicator_prevalence
+    from hunting_lib.pivots import pivot
+    from hunting_lib.report.plots import indicator_prevalence
     from tests.conftest import SAMPLE_DATA
 
     with warnings.catch_warnings():

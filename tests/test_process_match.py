@@ -4,11 +4,11 @@ import warnings
 
 import pandas as pd
 
-from hunting_lib.correlate import task_process_tree
+from hunting_lib.engine.correlate import task_process_tree
+from hunting_lib.engine.loader import load_data_folder
+from hunting_lib.engine.rarity import find_rare_tasks, scheduled_task_starts
 from hunting_lib.hunt import run_hunt
-from hunting_lib.loader import load_data_folder
 from hunting_lib.params import HuntParams
-from hunting_lib.rarity import find_rare_tasks, scheduled_task_starts
 from tests.conftest import REAL_DATA, T0, activity, needs_shared, task_start, typed
 
 TASK = ("evil.exe", "evil.exe -run", r"C:\Users\Public\evil.exe")
@@ -101,7 +101,7 @@ def test_real_export_children_are_linked_despite_creation_time_offsets():
 
 
 def test_mode_differences_name_what_each_mode_alone_found():
-    from hunting_lib.correlate import match_mode_differences
+    from hunting_lib.engine.correlate import match_mode_differences
 
     impostor = activity(*TASK, pid=999, created_minutes=30, minutes=31)
     processes = [task_start(*TASK, pid=100), child_of(100, 0, pid=200)]

@@ -4,7 +4,7 @@ import re
 
 import yaml
 
-from hunting_lib.query import SEED_QUERY_FILE, seed_kql, seed_literals, seed_query
+from hunting_lib.engine.query import SEED_QUERY_FILE, seed_kql, seed_literals, seed_query
 from tests.conftest import REPO, SHARED, needs_shared
 
 SEED_TEXT = SHARED / "seed" / "rare_sch_task_with_activity.txt"

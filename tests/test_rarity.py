@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
+from hunting_lib.engine.rarity import find_rare_tasks, scheduled_task_starts
 from hunting_lib.errors import BadInputError
 from hunting_lib.params import HuntParams
-from hunting_lib.rarity import find_rare_tasks, scheduled_task_starts
 from tests.conftest import SCHEDULE, T0, task_start, typed
 
 EVIL = ("evil.exe", "evil.exe -run", r"C:\Users\Public\evil.exe")

@@ -17,7 +17,7 @@ oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
 
 from hunting_lib.hunt import run_hunt  # noqa: E402
 from hunting_lib.params import HuntParams  # noqa: E402
-from hunting_lib.remote import RemoteQueryError, RemoteSource, query_provider, remote_hunt  # noqa: E402
+from hunting_lib.remote.provider import RemoteQueryError, RemoteSource, query_provider  # noqa: E402
 from tests.fake_drivers import provider  # noqa: E402
 
 WINDOW = dict(start="2026-11-02T00:00:00Z", end="2026-11-10T00:00:00Z")
@@ -102,15 +102,15 @@ def test_cut_results_are_split_and_merged_exactly(options):
         warnings.simplefilter("ignore")
         faulty = provider(SAMPLE_DATA, **options)
     source = RemoteSource(faulty, row_limit=40)
-    result = remote_hunt(source, params)
+    result = run_hunt(source, params)
     assert comparable(result) == comparable(local(params))
     group_queries = [q for q in faulty._query_provider.queries if "summarize Count = sum(Events)" in q]
     assert len(group_queries) > 2  # the statistics query itself was split and merged
 
 
 def test_counts_are_summed_across_pieces_before_the_threshold():
-    from hunting_lib.rarity import rare_from_statistics
-    from hunting_lib.remote import _merge_group_statistics
+    from hunting_lib.engine.rarity import rare_from_statistics
+    from hunting_lib.remote.hunt import _merge_group_statistics
 
     def piece(count, devices, first):
         return pd.DataFrame({"FileName": ["a.exe"], "ProcessCommandLine": ["a"], "FolderPath": ["C:\\a.exe"],
@@ -132,7 +132,7 @@ def test_a_piece_that_cannot_be_split_further_stops_the_hunt():
         warnings.simplefilter("ignore")
         source = RemoteSource(provider(SAMPLE_DATA, truncate_at=1), row_limit=1)
     with pytest.raises(RemoteQueryError, match="too much for one query"):
-        remote_hunt(source, HuntParams(**WINDOW))
+        run_hunt(source, HuntParams(**WINDOW))
 
 
 def test_throttling_is_retried_after_the_service_says():
@@ -140,7 +140,7 @@ def test_throttling_is_retried_after_the_service_says():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         source = RemoteSource(provider(SAMPLE_DATA, throttle_times=2, timeout_times=1), sleep=waits.append)
-    result = remote_hunt(source, HuntParams(**WINDOW))
+    result = run_hunt(source, HuntParams(**WINDOW))
     assert waits == [7.0, 7.0, 2.0] and len(result.rare_tasks) > 0
 
 
@@ -153,7 +153,7 @@ def test_auth_failure_and_schema_change_are_clear_errors():
         warnings.simplefilter("ignore")
         changed = provider(SAMPLE_DATA, drop_column="Devices")
     with pytest.raises(RemoteQueryError, match="no column Devices"):
-        remote_hunt(changed, HuntParams(**WINDOW))
+        run_hunt(changed, HuntParams(**WINDOW))
     assert KqlEngineDriver  # imported for the type's docs
 
 
@@ -177,7 +177,7 @@ def test_remote_hunts_read_signers_and_global_prevalence_from_defender():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         defender = provider(SAMPLE_DATA, environment="MDE", file_profiles=profiles, certificates=certificates)
-        result = remote_hunt(RemoteSource(defender, dialect="defender"), params)
+        result = run_hunt(RemoteSource(defender, dialect="defender"), params)
     rare = result.rare_tasks.merge(launches[["FileName", "ProcessCommandLine", "FolderPath", "SHA1"]].drop_duplicates(),
                                    on=["FileName", "ProcessCommandLine", "FolderPath"])
     first = rare[rare["SHA1"] == hashes[0]].iloc[0]

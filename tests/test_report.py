@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from hunting_lib.params import HuntParams
-from hunting_lib.report import HUNT_NOTEBOOK, ReportError, build_report
+from hunting_lib.report.runner import HUNT_NOTEBOOK, ReportError, build_report
 from tests.conftest import REPO, activity, task_start
 
 HOSTILE = 'evil.exe <script>document.title="pwned"</script> <img src=x onerror=alert(1)>'
@@ -69,7 +69,7 @@ def sample_report(tmp_path_factory):
 def test_sample_report_is_offline_small_and_loads_bokehjs_once(sample_report):
     from bokeh.resources import Resources
 
-    from hunting_lib.pivot import BOKEH_COMPONENTS
+    from hunting_lib.pivots.pivot import BOKEH_COMPONENTS
 
     html = sample_report.read_text(encoding="utf-8")
     size_mb = sample_report.stat().st_size / 1e6

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from hunting_lib.sample import WINDOW_END, WINDOW_START, generate_sample
+from hunting_lib.sample.generator import WINDOW_END, WINDOW_START, generate_sample
 from hunting_lib.schema import PROCESS_TABLE, TABLES, required_columns
 from tests.conftest import REPO, SCHEDULE, oracle
 from tests.conftest import SAMPLE_DATA as SAMPLE

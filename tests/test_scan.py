@@ -1,4 +1,4 @@
-"""The parquet scan (``hunting_lib.scan``) reads fewer rows and changes nothing: every hunt on
+"""The parquet scan (``hunting_lib.engine.scan``) reads fewer rows and changes nothing: every hunt on
 the rows it keeps equals the hunt on the whole folder, and whenever it cannot promise that, it
 steps aside for the general loader."""
 
@@ -19,12 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
+from hunting_lib.engine.fast_load import load_for_hunt
+from hunting_lib.engine.loader import load_data_folder
+from hunting_lib.engine.scan import ScanRequest, scan_parquet_folder
 from hunting_lib.errors import BadInputError, DataWarning
 from hunting_lib.hunt import hunt_columns, run_hunt
-from hunting_lib.loader import load_data_folder
 from hunting_lib.params import HuntParams
-from hunting_lib.sample import generate_sample
-from hunting_lib.scan import ScanRequest, load_for_hunt, scan_parquet_folder
+from hunting_lib.sample.generator import generate_sample
 from tests.conftest import REPO, SCHEDULE, T0, oracle
 
 oracle("polars")
@@ -165,7 +166,7 @@ def test_the_scan_reports_file_row_numbers(parquet_sample):
 
 def test_a_request_mismatch_is_never_used(parquet_sample):
     """An early scan started for other parameters is ignored, not trusted."""
-    from hunting_lib.scan import start_scan
+    from hunting_lib.engine.early_scan import start_scan
 
     early = start_scan(parquet_sample, ScanRequest(1, None, (SCHEDULE,)))
     params = HuntParams(exclusions=None)  # threshold 3, not 1
@@ -186,15 +187,19 @@ def test_the_hunt_command_gives_the_same_json_from_parquet_and_csv(tmp_path, par
     csv_folder.mkdir()
     for path in parquet_sample.glob("*.parquet"):
         pq.read_table(path).to_pandas().to_csv(csv_folder / f"{path.stem}.csv", index=False)
-    documents = []
+    documents, readers = [], []
     for folder in (parquet_sample, csv_folder):
         out = tmp_path / f"{folder.name}.json"
         done = run_cli("hunt", "--data-dir", str(folder), "--exclusions", "none", "--output", str(out))
         assert done.returncode == 0, done.stderr
         document = json.loads(out.read_text())
         document["parameters"].pop("sources", None)
+        readers.append((document["parameters"].pop("reader"), document["parameters"].pop("fallback", None)))
         documents.append(document)
     assert documents[0] == documents[1]
+    # The fast path ran where it applies, and the full loader says why it read the csv folder.
+    assert readers[0] == ("scan", None)
+    assert readers[1][0] == "full" and "parquet" in readers[1][1]
     assert all("Indicators" not in task for task in documents[0]["rare_tasks"])
 
 
@@ -212,3 +217,39 @@ def test_the_hunt_command_keeps_msticpy_out_unless_indicators_are_asked_for(tmp_
     assert "msticpy loaded" in asked.stderr, asked.stderr
     tasks = json.loads((tmp_path / "b.json").read_text())["rare_tasks"]
     assert any(task["Indicators"] for task in tasks)
+
+
+def test_a_failing_scan_is_reported_not_swallowed(parquet_sample, monkeypatch):
+    """A bug in the scan falls back to the full loader with a warning and the reason recorded."""
+    from hunting_lib.engine import fast_load
+    from hunting_lib.errors import DataWarning
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("a column the scan expected")
+
+    monkeypatch.setattr(fast_load, "scan_parquet_folder", broken)
+    with pytest.warns(DataWarning, match="the scan failed: KeyError"):
+        folder = load_for_hunt(parquet_sample, HuntParams(), hunt_columns())
+    assert folder.reader["reader"] == "full"
+    assert "KeyError" in folder.reader["fallback"]
+    assert folder.complete
+
+
+def test_a_failing_early_scan_child_is_reported(parquet_sample, monkeypatch, tmp_path):
+    """The child process's failure reaches the parent with its reason."""
+    from hunting_lib.engine import early_scan
+    from hunting_lib.errors import DataWarning
+
+    params = HuntParams()
+    request = ScanRequest.from_params(params)
+    early = early_scan.start_scan(tmp_path / "no such folder", request)
+    try:
+        with pytest.raises(early_scan.NotApplicable):
+            early.result(tmp_path / "no such folder", request)
+    finally:
+        early.close()
+    early = early_scan.start_scan(parquet_sample, request)
+    monkeypatch.setattr(early_scan, "_read", lambda _out: (_ for _ in ()).throw(OSError("truncated IPC file")))
+    with pytest.warns(DataWarning, match="truncated IPC file"):
+        folder = load_for_hunt(parquet_sample, params, hunt_columns(), early=early)
+    assert folder.reader["reader"] == "full"

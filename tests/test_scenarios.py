@@ -16,7 +16,7 @@ import yaml
 
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
-from hunting_lib.sample import generate_sample
+from hunting_lib.sample.generator import generate_sample
 from tests.conftest import SAMPLE_DATA
 
 KEYS = ("FileName", "ProcessCommandLine", "FolderPath")

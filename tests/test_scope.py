@@ -14,11 +14,11 @@ import warnings
 import pandas as pd
 import pytest
 
+from hunting_lib.engine.fast_load import load_for_hunt
+from hunting_lib.engine.scope import scoped_task_starts
 from hunting_lib.hunt import hunt_columns, run_hunt
-from hunting_lib.kql import render_hunt_kql, render_rare_tasks_kql
 from hunting_lib.params import HuntParams
-from hunting_lib.scan import load_for_hunt
-from hunting_lib.scope import scoped_task_starts
+from hunting_lib.remote.kql import render_hunt_kql, render_rare_tasks_kql
 from tests.conftest import T0, activity, oracle, task_start, typed
 
 TASKENG = r"taskeng.exe {6F1A2B3C-1111-2222-3333-444455556666} S-1-5-18:NT AUTHORITY\System:Service:"

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hunting_lib.exclusions import parse_exclusions
 from hunting_lib.hunt import run_hunt
-from hunting_lib.known_tasks import binary_regex, load_known_tasks, parse_known_tasks
 from hunting_lib.params import HuntParams
+from hunting_lib.triage.exclusions import parse_exclusions
+from hunting_lib.triage.known_tasks import binary_regex, load_known_tasks, parse_known_tasks
 from tests.conftest import REAL_DATA, REPO, SAMPLE_DATA, oracle, require_shared
 
 CONFIG = REPO / "hunting_lib" / "config"

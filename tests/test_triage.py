@@ -6,8 +6,8 @@ import pandas as pd
 
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
-from hunting_lib.scoring import default_scoring
-from hunting_lib.triage import rank
+from hunting_lib.triage.pipeline import rank
+from hunting_lib.triage.scoring import default_scoring
 from tests.conftest import activity, task_start, typed
 
 PS = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"

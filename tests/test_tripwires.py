@@ -15,9 +15,9 @@ import yaml
 
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
-from hunting_lib.scoring import default_scoring
-from hunting_lib.triage import rank, reason_text
-from hunting_lib.tripwires import default_tripwires, payload_paths
+from hunting_lib.triage.pipeline import rank, reason_text
+from hunting_lib.triage.scoring import default_scoring
+from hunting_lib.triage.tripwires import default_tripwires, payload_paths
 from tests.conftest import SAMPLE_DATA, T0, activity, task_start, typed
 
 SYSTEM32 = "C:\\Windows\\System32\\"
@@ -58,7 +58,7 @@ def test_a_benign_scenario_that_starts_calling_out_and_writing_a_run_key_is_no_l
         before = run_hunt(SAMPLE_DATA, HuntParams())
     assert row_of(before, report["ProcessCommandLine"])["SuppressedBy"] == "reporting-powershell-script"
 
-    from hunting_lib.loader import load_data_folder
+    from hunting_lib.engine.loader import load_data_folder
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

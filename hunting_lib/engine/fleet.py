@@ -1,0 +1,97 @@
+"""What the whole fleet does, as few numbers: the baseline the tripwires compare a group with.
+
+A tripwire fires on what deviates, not on what every machine does, so triage needs to know how
+many devices run each task (per-user copies and versions of one program counted as one) and how
+many devices contact each public address a rare task contacted. These are aggregates over all
+of a hunt's launches and connections, not over the rare groups only: the per-user OneDrive
+updater is rare on each machine and common in the fleet.
+
+``fleet_context`` computes them from loaded tables. The parquet scan computes the same numbers
+while it reads (``scan.py``), so a hunt that never loads whole tables still has them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from hunting_lib.engine.addresses import ip_kind
+from hunting_lib.engine.kql_ops import on_uniques
+from hunting_lib.engine.paths import normalised
+from hunting_lib.engine.rarity import window_mask
+from hunting_lib.params import HuntParams
+
+
+def group_keys(frame: pd.DataFrame) -> pd.Series:
+    """One key per task across users and versions: the normalised file name, command line and
+    folder path (``paths.normalise_path``), joined by ``|``."""
+    return (normalised(frame["FileName"]) + "|" + normalised(frame["ProcessCommandLine"]) + "|"
+            + normalised(frame["FolderPath"]))
+
+
+@dataclass(frozen=True)
+class FleetContext:
+    """The fleet's baseline for one hunt.
+
+    - ``devices``: devices with a Task Scheduler launch in scope in the window;
+    - ``task_devices``: per normalised group key (``group_keys``), the devices launching it;
+    - ``program_devices``: per normalised program path (FolderPath), the devices launching it as
+      a task, with any arguments;
+    - ``ip_devices``: per remote IP, the devices that contacted it in the window (only the IPs
+      the rare tasks' processes contacted are needed);
+    - ``aggregated_reports``: launches recorded as Defender aggregated reports.
+    """
+
+    devices: int = 0
+    task_devices: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
+    ip_devices: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
+    aggregated_reports: int = 0
+    program_devices: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
+
+    def fleet_devices(self, keys: pd.Series) -> pd.Series:
+        """Devices running each key's task in the fleet (0 for unknown keys)."""
+        return keys.map(self.task_devices).fillna(0).astype("int64")
+
+    def program_fleet_devices(self, folder_paths: pd.Series) -> pd.Series:
+        """Devices launching each program (a FolderPath) as a task in the fleet (0 for unknown)."""
+        return normalised(folder_paths).map(self.program_devices).fillna(0).astype("int64")
+
+
+def task_prevalence(starts: pd.DataFrame) -> tuple[int, pd.Series, pd.Series]:
+    """(devices, devices per normalised group key, devices per normalised program path) over
+    Task Scheduler launches."""
+    if starts.empty:
+        return 0, pd.Series(dtype="int64"), pd.Series(dtype="int64")
+    keyed = pd.DataFrame({"key": group_keys(starts), "program": normalised(starts["FolderPath"]),
+                          "device": starts["DeviceName"]})
+    return (int(starts["DeviceName"].nunique()), keyed.groupby("key")["device"].nunique(),
+            keyed.groupby("program")["device"].nunique())
+
+
+def public_ips(values: pd.Series) -> set[str]:
+    """The distinct public addresses among ``values``."""
+    uniques = pd.Series(values.dropna().astype(str).unique())
+    return {ip for ip, public in zip(uniques, on_uniques(uniques, lambda u: np.array(
+        [ip_kind(v) == "public" for v in u], dtype=bool))) if public}
+
+
+def ip_prevalence(network: pd.DataFrame | None, ips: set[str], params: HuntParams) -> pd.Series:
+    """Devices per remote IP in the window, for the given IPs."""
+    if network is None or network.empty or not ips or "RemoteIP" not in network:
+        return pd.Series(dtype="int64")
+    rows = network.loc[network["RemoteIP"].isin(list(ips)) & window_mask(network["Timestamp"], params),
+                       ["RemoteIP", "DeviceName"]]
+    return rows.groupby("RemoteIP")["DeviceName"].nunique().astype("int64")
+
+
+def fleet_context(tables: Mapping[str, pd.DataFrame], starts: pd.DataFrame, activity_rows: pd.DataFrame,
+                  params: HuntParams, aggregated_reports: int = 0) -> FleetContext:
+    """The baseline from loaded tables: ``starts`` are all in-scope launches of the window;
+    ``aggregated_reports`` counts the task hosts' launches recorded as aggregated reports."""
+    devices, per_key, per_program = task_prevalence(starts)
+    ips = public_ips(activity_rows["RemoteIP"]) if "RemoteIP" in activity_rows else set()
+    return FleetContext(devices, per_key, ip_prevalence(tables.get("DeviceNetworkEvents"), ips, params),
+                        aggregated_reports, per_program)

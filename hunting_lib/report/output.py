@@ -1,0 +1,138 @@
+"""Writing a hunt's result: the contract's JSON document, the activity CSV and a terminal table.
+
+Every string here may have been written by an attacker (command lines, paths, file names). JSON
+escaping keeps them inert in the document; for the terminal, control characters, escape
+sequences and bidirectional overrides are shown as visible ``\\x..``/``\\u....`` escapes so that
+they can neither redraw the screen nor reorder what the analyst reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hunting_lib.result import HuntResult
+
+# C0 and C1 controls, DEL, and the Unicode bidi embedding/override/isolate marks.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(value: object) -> str:
+    """``value`` as one printable line: unsafe characters become visible escapes."""
+    text = "" if value is None else str(value)
+    return _UNSAFE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def markdown_text(value: object, limit: int = 200) -> str:
+    """``value`` as inert Markdown: HTML escaped, Markdown syntax escaped, unsafe characters shown.
+
+    Markdown renders raw HTML, so a file name such as ``<img src=x onerror=...>`` in a heading
+    would run in the report; this returns text that displays exactly as written.
+    """
+    import html
+
+    text = safe_text(value)
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
+
+
+def plot_safe(values: pd.Series) -> pd.Series:
+    """Text for plots that embed their data in a page's scripts (bokeh).
+
+    Bokeh writes a plot's data as JSON inside a ``<script>`` element of the notebook output; a
+    command line containing ``</script>`` would end that element and inject what follows. Angle
+    brackets become their full-width look-alikes (＜ ＞), control and bidi characters visible
+    escapes; the text stays readable and inert.
+    """
+    return values.astype(object).where(values.notna(), "").astype(str).map(safe_text).str.replace("<", "\uff1c", regex=False).str.replace(
+        ">", "\uff1e", regex=False)
+
+
+def iso_utc(stamps: pd.Series) -> pd.Series:
+    """ISO 8601 UTC with 7 fractional digits and ``Z``, the way Defender writes times; None for NaT."""
+    text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.cat(
+        (stamps.dt.nanosecond // 100).astype("Int64").astype(str).str.zfill(1), sep=""
+    ) + "Z"
+    return text.where(stamps.notna(), None)
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready records: times as ISO strings, missing values as null, lists kept as lists."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            out[column] = iso_utc(values)
+        elif not pd.api.types.is_object_dtype(values.dtype):
+            out[column] = values.astype(object).where(values.notna(), None)
+    return out.to_dict(orient="records")
+
+
+def hunt_document(result: HuntResult) -> dict[str, Any]:
+    """The contract's JSON object: ``parameters``, ``rare_tasks`` (rank order) and ``activity``."""
+    parameters = {**result.parameters, "sources": result.sources}
+    return {
+        "parameters": parameters,
+        "rare_tasks": frame_records(result.rare_tasks),
+        "activity": frame_records(result.activity),
+    }
+
+
+def write_json(result: HuntResult, path: str | Path) -> None:
+    document = hunt_document(result)
+    Path(path).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_activity_csv(result: HuntResult, path: str | Path) -> None:
+    """The activity table as CSV, each list as a JSON array."""
+    records = pd.DataFrame(frame_records(result.activity), columns=result.activity.columns)
+    for column in records.columns:
+        if records[column].map(lambda v: isinstance(v, list)).any():
+            records[column] = records[column].map(lambda v: json.dumps(v, ensure_ascii=False))
+    records.to_csv(path, index=False, encoding="utf-8")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_summary(result: HuntResult, width: int = 64) -> str:
+    """A short, ranked, terminal-safe table of the rare task groups.
+
+    ``!`` marks a group with a tripwire or critical signal (they rank first); a suppressed group
+    names what suppressed it, and a group a tripwire kept names what it would have been.
+    """
+    rare = result.rare_tasks
+    suppressed = rare["SuppressedBy"].dropna().astype(str) if "SuppressedBy" in rare else pd.Series(dtype=str)
+    known = int(suppressed.str.startswith("known:").sum())
+    kept = int(rare["WouldSuppressBy"].notna().sum()) if "WouldSuppressBy" in rare else 0
+    lines = [
+        f"{len(rare)} rare scheduled task group(s): {len(rare) - len(suppressed)} finding(s), "
+        f"{len(suppressed) - known} suppressed by exclusion rules, {known} known task(s)"
+        + (f", {kept} kept by a tripwire" if kept else "")
+        + f"; {len(result.activity)} task process(es) with activity in {len(result.activity_rows)} event(s)"
+    ]
+    if rare.empty:
+        return lines[0]
+    lines.append(f"{'#':>3}    {'score':>5}  {'runs':>4}  {'devs':>4}  {'file':<24}  command line")
+    for rank, row in enumerate(rare.to_dict(orient="records"), start=1):
+        marker = ""
+        if row.get("SuppressedBy"):
+            marker = f"  [suppressed: {safe_text(row['SuppressedBy'])}]"
+        elif row.get("WouldSuppressBy"):
+            trips = ", ".join(row.get("Tripwires") or [])
+            marker = f"  [kept by {safe_text(trips)} over {safe_text(row['WouldSuppressBy'])}]"
+        flag = "!" if row.get("Critical") else " "
+        lines.append(
+            f"{rank:>3} {flag}  {row.get('Score', 0):>5g}  {row['Count']:>4}  {row['DeviceCount']:>4}  "
+            f"{_clip(safe_text(row['FileName']), 24):<24}  "
+            f"{_clip(safe_text(row['ProcessCommandLine']), width)}{marker}"
+        )
+    return "\n".join(lines)

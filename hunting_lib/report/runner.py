@@ -1,0 +1,121 @@
+"""The HTML hunt report: the hunt notebook run headless (papermill), exported by nbconvert.
+
+One self-contained HTML file. A failing cell fails the report with the cell's error in one line,
+and the partly executed notebook is kept beside the report for debugging.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from hunting_lib.errors import BadInputError
+from hunting_lib.params import HuntParams
+
+HUNT_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "rare_scheduled_tasks_hunt.ipynb"
+#: nbconvert templates of the kit; "offline" is JupyterLab's export without CDN scripts.
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class ReportError(RuntimeError):
+    """The notebook failed; the message names the cell and where the partial notebook is."""
+
+
+def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Path, date_order: str = "auto") -> dict:
+    """The papermill parameters for the hunt notebook, from a ``HuntParams``."""
+    return {
+        "data_dir": str(Path(data_dir).resolve()),
+        "start": None if params.start is None else params.start.isoformat(),
+        "end": None if params.end is None else params.end.isoformat(),
+        "threshold": params.threshold,
+        "max_devices": params.max_devices,
+        "exclusions": "none" if params.exclusions is None else (
+            "default" if params.exclusions == "config/exclusions.yaml" else str(Path(params.exclusions).resolve())),
+        "known_tasks": "none" if params.known_tasks is None else (
+            "default" if params.known_tasks == "config/known_tasks.yaml" else str(Path(params.known_tasks).resolve())),
+        "scope": params.scope,
+        "match": params.match,
+        "export_dir": str(export_dir.resolve()),
+        "papermill_run": True,
+        "date_order": date_order,
+    }
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def stable_ids(html: str) -> str:
+    """Replace the random element ids nbconvert and bokeh generate with sequential ones.
+
+    Each distinct id keeps one replacement wherever it appears, so every reference still
+    resolves; the same inputs then give the same report body.
+    """
+    mapping: dict[str, str] = {}
+
+    def replace(match: re.Match) -> str:
+        return mapping.setdefault(match.group(0), f"{len(mapping):08x}-0000-4000-8000-000000000000")
+
+    return _UUID.sub(replace, html)
+
+
+def build_report(
+    data_dir: str | Path,
+    output: str | Path,
+    params: HuntParams | None = None,
+    hide_code: bool = False,
+    notebook: str | Path = HUNT_NOTEBOOK,
+    date_order: str = "auto",
+) -> Path:
+    """Run the hunt notebook on ``data_dir`` and write one HTML report to ``output``."""
+    import papermill
+
+    params = params or HuntParams()
+    output = Path(output)
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise BadInputError(f"--output {output}: the report is HTML; use a .html file name")
+    if not Path(data_dir).is_dir():
+        raise BadInputError(f"{data_dir}: no such data folder")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    executed = output.with_suffix(".ipynb")
+    # The kernel inherits a fixed hash seed: msticpy builds plot columns from sets, whose order
+    # otherwise changes from run to run, and the report body with it.
+    previous_seed = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = "0"
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(executed),
+            parameters=notebook_parameters(data_dir, params, output.parent, date_order),
+            kernel_name="python3", cwd=str(Path(notebook).parent), progress_bar=False, log_output=False,
+            # The kernel logs a TCP notice at start and a KeyboardInterrupt at shutdown: noise.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        )
+    except papermill.PapermillExecutionError as exc:
+        detail = " ".join(f"{exc.ename}: {exc.evalue}".split())
+        raise ReportError(
+            f"cell {exc.exec_count} of {Path(notebook).name} failed ({detail}); "
+            f"the partly run notebook is {executed}"
+        ) from None
+    finally:
+        if previous_seed is None:
+            os.environ.pop("PYTHONHASHSEED", None)
+        else:
+            os.environ["PYTHONHASHSEED"] = previous_seed
+    return notebook_to_html(executed, output, hide_code)
+
+
+def notebook_to_html(executed: str | Path, output: str | Path, hide_code: bool = False) -> Path:
+    """Write an executed notebook as one offline HTML page (no script from a CDN, stable ids)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)],
+                            exclude_input=hide_code, exclude_input_prompt=hide_code,
+                            exclude_output_prompt=hide_code)
+    notebook_node = nbformat.read(executed, as_version=4)
+    for index, cell in enumerate(notebook_node.cells):
+        cell["id"] = f"cell-{index}"  # papermill gives its injected cell a random id
+    body, _ = exporter.from_notebook_node(notebook_node)
+    output = Path(output)
+    output.write_text(stable_ids(body), encoding="utf-8")
+    return output
