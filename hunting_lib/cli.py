@@ -122,6 +122,8 @@ def _early_scan(args: argparse.Namespace):
     """
     if args.match != "seed" or args.start is not None or args.end is not None:
         return None
+    if os.environ.get("HUNTING_LIB_EARLY_SCAN") == "0":  # ``make bench`` measures what this saves
+        return None
     if (args.threshold is not None and args.threshold < 1) or (args.max_devices is not None and args.max_devices < 1):
         return None  # the parameters will be refused; nothing to read
     from hunting_lib.engine.early_scan import start_scan
