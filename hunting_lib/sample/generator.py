@@ -140,6 +140,6 @@ def generate_sample(output_dir: str | Path, scale: float = 1.0, fmt: str = "csv"
         "scenarios": [_scenario_record(s, fleet, ids[k], rel_ids[k]) for k, s in enumerate(scenarios)],
     }
     text = yaml.safe_dump(key, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
-    header = "# Answer key of the planted scenarios; written by hunting_lib.sample.generator.\n"
+    header = "# Answer key of the planted scenarios; written by hunting_lib.sample.\n"
     (out / "scenarios.yaml").write_text(header + text, encoding="utf-8")
     return counts
