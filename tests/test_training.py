@@ -24,7 +24,7 @@ import yaml
 
 from hunting_lib.engine.query import seed_kql, seed_literals
 from hunting_lib.sample.generator import generate_sample
-from hunting_lib.training.course import course as training
+from hunting_lib.training import course as training
 from tests.conftest import REPO, SAMPLE_DATA, oracle
 
 NOTEBOOK = REPO / "notebooks" / "training_rare_scheduled_tasks.ipynb"

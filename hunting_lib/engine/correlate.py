@@ -129,8 +129,7 @@ def task_process_tree(
     ``rare_tasks``) and Depth (0 for the task's own process). A process is identified
     by device, id *and* creation time, because Windows reuses process ids.
     """
-    groups = rare_tasks[GROUP_KEYS + ["TaskId"]]
-    roots = task_starts.merge(groups, on=GROUP_KEYS, how="inner")
+    roots = attribute_launches(task_starts, rare_tasks)
     tree = pd.DataFrame({
         "DeviceName": roots["DeviceName"],
         "ProcessId": roots["ProcessId"],
@@ -207,6 +206,12 @@ def process_activity_rows(
     return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
 
 
+def attribute_launches(task_starts: pd.DataFrame, rare_tasks: pd.DataFrame) -> pd.DataFrame:
+    """The rare groups' Task Scheduler launches, each with its group's ``TaskId``: a launch
+    belongs to the group whose FileName, ProcessCommandLine and FolderPath it has, exactly."""
+    return task_starts.merge(rare_tasks[GROUP_KEYS + ["TaskId"]], on=GROUP_KEYS, how="inner")
+
+
 def attribute_rows(activity_rows: pd.DataFrame, rare_tasks: pd.DataFrame) -> pd.DataFrame:
     """Activity rows paired with the rare group (``TaskId``) whose process initiated them.
 
@@ -265,13 +270,6 @@ def summarise_activity(rows: pd.DataFrame) -> pd.DataFrame:
         kind="stable",
         na_position="last",
     ).reset_index(drop=True)[columns]
-
-
-def correlate_activity(
-    tables: dict[str, pd.DataFrame], rare_tasks: pd.DataFrame, params: HuntParams
-) -> pd.DataFrame:
-    """Step 5 end to end: the seed's activity summary for the rare groups."""
-    return summarise_activity(task_activity_rows(tables, rare_tasks, params))
 
 
 def match_mode_differences(seed_activity: pd.DataFrame, process_activity: pd.DataFrame) -> pd.DataFrame:

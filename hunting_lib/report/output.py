@@ -3,7 +3,8 @@
 Every string here may have been written by an attacker (command lines, paths, file names). JSON
 escaping keeps them inert in the document; for the terminal, control characters, escape
 sequences and bidirectional overrides are shown as visible ``\\x..``/``\\u....`` escapes so that
-they can neither redraw the screen nor reorder what the analyst reads.
+they can neither redraw the screen nor reorder what the analyst reads (``text.safe_text``, the
+same test the charts' labels use).
 """
 
 from __future__ import annotations
@@ -15,17 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from hunting_lib.report.text import safe_text
 from hunting_lib.result import HuntResult
-
-# C0 and C1 controls, DEL, and the Unicode bidi embedding/override/isolate marks.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def safe_text(value: object) -> str:
-    """``value`` as one printable line: unsafe characters become visible escapes."""
-    text = "" if value is None else str(value)
-    return _UNSAFE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
-
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 

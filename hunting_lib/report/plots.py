@@ -16,25 +16,38 @@ informative ends. Every tick label, legend entry and annotation goes through it.
 Colours come from cividis (readable with colour-vision deficiencies, monotonic lightness) and are
 always paired with a second cue (hatching, marker shape or fill), so the charts also read in
 greyscale print.
+
+The figures live here; the labels in ``labels``, the frames they draw (``group_prevalence``,
+``action_counts``) in ``chart_data`` and the style in ``chart_style``. This module re-exports the
+labels and frames, so ``plots.short_label`` and ``plots.action_counts`` keep working.
 """
 
 from __future__ import annotations
-
-import re
-from typing import Sequence
 
 import matplotlib as mpl
 import matplotlib.dates as mdates
 import matplotlib.style as mstyle
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm, to_rgb
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from hunting_lib.engine.correlate import attribute_rows
 from hunting_lib.engine.rarity import GROUP_KEYS
+from hunting_lib.report.chart_data import action_counts, findings_of, group_prevalence, rare_tasks_of, suppressed_mask
+from hunting_lib.report.chart_style import (
+    CMAP,
+    HATCHES,
+    MARKERS,
+    STYLE,
+    ink_on,
+    naive_utc,
+    new_figure,
+    nothing_to_show,
+    palette,
+    plain_log_axis,
+)
+from hunting_lib.report.labels import distinct_labels, short_label, task_labels
 from hunting_lib.result import HuntResult
 from hunting_lib.triage.scoring import ScoringConfig, default_scoring
 
@@ -42,7 +55,6 @@ __all__ = [
     "action_counts",
     "actions_per_finding",
     "all_figures",
-    "attribute_activity",
     "distinct_labels",
     "group_prevalence",
     "indicator_prevalence",
@@ -52,289 +64,6 @@ __all__ = [
     "short_label",
     "task_labels",
 ]
-
-ELLIPSIS = "\u2026"
-
-# Applied only while a figure is built: the caller's rcParams are left as they were. usetex and
-# parse_math are pinned because short_label's escaping assumes plain text with mathtext on.
-STYLE: dict[str, object] = {
-    "text.usetex": False,
-    "text.parse_math": True,
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.titlelocation": "left",
-    "axes.labelsize": 9.5,
-    "figure.titlesize": 12,
-    "figure.titleweight": "bold",
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.color": "0.88",
-    "grid.linewidth": 0.6,
-    "axes.axisbelow": True,
-    "legend.frameon": False,
-    "legend.fontsize": 8.5,
-    "hatch.linewidth": 0.7,
-    "image.cmap": "cividis",
-}
-
-CMAP = "cividis"
-# Thirty-two distinct fills, enough for every signal in scoring.yaml to have its own.
-HATCHES = ["", "///", "...", "xxx", "\\\\\\", "+++", "ooo", "---", "|||", "**", "OO", "//..", "xx..",
-           "\\\\||", "-..", "++oo", "//oo", "||..", "--oo", "xx**", "\\\\..", "++..", "|**", "-**", "/**",
-           "oo..", "OO..", "x|", "+/", "o-", "*|", "O/"]
-MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "p", "h"]
-EMPTY_LABEL = "(empty)"
-
-
-# --------------------------------------------------------------------------------------------
-# Labels
-
-
-def _escape_char(ch: str) -> str:
-    """A visible stand-in for a character that would otherwise be invisible or reorder text."""
-    named = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-    if ch in named:
-        return named[ch]
-    code = ord(ch)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def _units(text: str) -> list[str]:
-    """The text as display units: one per character, escaped where it is not printable.
-
-    Python's ``isprintable`` is false exactly for control (Cc), format (Cf: the bidi overrides
-    U+202A-202E and U+2066-2069, zero-width characters), separator other than space, surrogate,
-    private-use and unassigned characters: the ones an attacker uses to disguise a name.
-    Truncation works on units, so an escape is never cut in half.
-    """
-    return [ch if ch.isprintable() else _escape_char(ch) for ch in text]
-
-
-def _span(units: list[str]) -> int:
-    """Displayed length: an escape such as ``\\x1b`` counts as the four characters it shows."""
-    return sum(len(u) for u in units)
-
-
-def _middle(units: list[str], width: int) -> list[str]:
-    """Keep the start and the end, which say the most about a command line: program and target."""
-    if _span(units) <= width:
-        return units
-    spans = np.fromiter((len(u) for u in units), dtype=int, count=len(units))
-    head_room = width // 2
-    head = int(np.searchsorted(np.cumsum(spans), head_room, side="right"))
-    tail_room = width - 1 - _span(units[:head])
-    tail = int(np.searchsorted(np.cumsum(spans[::-1]), tail_room, side="right"))
-    return units[:head] + [ELLIPSIS] + (units[len(units) - tail:] if tail else [])
-
-
-_PATH_START = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\|/|%[A-Za-z_]\w*%[\\/])")
-_ARGUMENT = re.compile(r"\s[-/][\w?]|\"")
-
-
-def _is_path(text: str) -> bool:
-    """A bare path (C:\\..., \\\\server\\..., /..., %VAR%\\...), not a command line with arguments."""
-    return bool(_PATH_START.match(text)) and not _ARGUMENT.search(text)
-
-
-def _split_path(text: str) -> tuple[str, list[str], list[str]]:
-    """Root (``C:\\``, ``\\\\server\\``, ``/``), folder and file names, and the separators between them."""
-    parts = re.split(r"([\\/]+)", text)  # name, separator, name, ... (names may be empty)
-    cut = 4 if parts[0] == "" and len(parts) > 3 else 2  # UNC / POSIX: keep the server or first folder
-    root, rest = "".join(parts[:cut]), parts[cut:]
-    return root, rest[0::2], rest[1::2]
-
-
-def _render_path(root: list[str], names: list[list[str]], seps: list[list[str]], keep: set[int]) -> list[str]:
-    """The path (as display units) with each run of names not in ``keep`` replaced by an ellipsis."""
-    out, previous = list(root), None
-    for i in sorted(k for k in keep if 0 <= k < len(names)):
-        if previous is not None:
-            out += seps[previous]  # the separator after the last name written
-        if i != (0 if previous is None else previous + 1):
-            out += [ELLIPSIS] + seps[i - 1]  # names left out before this one
-        out += names[i]
-        previous = i
-    return out
-
-
-def _shorten_path(text: str, width: int, pin: int | None = None) -> list[str]:
-    """``C:\\...\\AppData\\Roaming\\x.exe``: the root, then as many trailing names as fit.
-
-    ``pin`` also keeps the name at that index: the one folder (a user profile, say) that tells
-    two otherwise identical paths apart. To make room for it the file name may lose its middle.
-    """
-    root_text, name_texts, sep_texts = _split_path(text)
-    if not name_texts:
-        return _middle(_units(text), width)
-    root, names, seps = _units(root_text), [_units(n) for n in name_texts], [_units(s) for s in sep_texts]
-    last = len(names) - 1
-    keep = {last}
-    if pin is not None and 0 <= pin < last:
-        pinned = _render_path(root, names, seps, {pin, last})
-        room = _span(names[last]) - (_span(pinned) - width)
-        if _span(pinned) <= width:
-            keep = {pin, last}
-        elif room >= 12:  # shorten the file name, keeping its start and its extension
-            names = names[:last] + [_middle(names[last], room)]
-            keep = {pin, last}
-    best = _render_path(root, names, seps, keep)
-    if _span(best) > width:  # not even root + name fits: keep both ends of the name (and extension)
-        return _middle([ELLIPSIS] + (seps[-1] if seps else []) + names[last], width)
-    for i in range(last - 1, -1, -1):  # add folders from the end while the result still fits
-        if i in keep:
-            continue
-        candidate = _render_path(root, names, seps, keep | {i})
-        if _span(candidate) > width:
-            break
-        keep, best = keep | {i}, candidate
-    return best
-
-
-def _as_text(value: object) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    return str(value)
-
-
-def _finish(units: list[str]) -> str:
-    """Join display units and escape ``$``, so ``$...$`` is never read as mathtext."""
-    return "".join(units).replace("$", "\\$")
-
-
-def short_label(text: object, width: int = 40) -> str:
-    """``text`` made safe and short enough for a chart label.
-
-    - Control and bidi characters become visible escapes (``\\x1b``, ``\\u202e``), so an RTL
-      override cannot disguise ``exe.txt`` as ``txt.exe`` and an ANSI sequence shows as text.
-    - Paths keep their root and their end (``C:\\...\\AppData\\Roaming\\x.exe``): the file name
-      and the folders just above it are what tell a user-writable drop from a vendor install.
-    - Command lines keep their start (program, first flags) and their end (payload, target).
-    - ``$`` is escaped so that matplotlib never reads ``$...$`` as mathtext.
-
-    ``width`` counts characters as displayed (an escape counts by its length, the ``\\`` that
-    protects a ``$`` does not; at least 8). Missing and empty values come out as ``(empty)``.
-    """
-    raw = _as_text(text)
-    if raw == "":
-        return EMPTY_LABEL
-    width = max(int(width), 8)
-    units = _units(raw)
-    if _span(units) > width:
-        units = _shorten_path(raw, width) if _is_path(raw) else _middle(units, width)
-    return _finish(units)
-
-
-def distinct_labels(texts: Sequence[object], width: int = 40) -> list[str]:
-    """``short_label`` of each text, re-shortened where different paths would look the same.
-
-    Per-user task programs (``C:\\Users\\<name>\\AppData\\...\\Updater.exe``) differ only in the
-    middle, which plain shortening drops; for those the first folder that differs is kept too:
-    ``C:\\...\\anna\\...\\Updater.exe``.
-    """
-    raw = [_as_text(t) for t in texts]
-    labels = [short_label(t, width) for t in raw]
-    clashes: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):  # one entry per label shown, a few dozen at most
-        clashes.setdefault(label, []).append(i)
-    width = max(int(width), 8)
-    for members in clashes.values():
-        if len({raw[i] for i in members}) < 2 or not all(_is_path(raw[i]) for i in members):
-            continue
-        names = [[n.lower() for n in _split_path(raw[i])[1]] for i in members]
-        depth = min(len(n) for n in names)
-        pin = next((j for j in range(depth) if len({n[j] for n in names}) > 1), None)
-        if pin is not None:
-            for i in members:
-                labels[i] = _finish(_shorten_path(raw[i], width, pin))
-    return labels
-
-
-def task_labels(tasks: pd.DataFrame, width: int = 48, sep: str = "\n") -> list[str]:
-    """Per rare group: ``#TaskId command line``, then the program's path (after ``sep``).
-
-    The path matters: per-user updaters share one command line and differ only by path.
-    """
-    commands = [short_label(c, width) for c in tasks["ProcessCommandLine"]]
-    paths = distinct_labels(list(tasks["FolderPath"]), width)
-    return [f"#{t} {c}{sep}{p}" for t, c, p in zip(tasks["TaskId"], commands, paths)]
-
-
-# --------------------------------------------------------------------------------------------
-# Shared helpers
-
-
-def _new_figure(width: float, height: float) -> tuple[Figure, Axes]:
-    """A pyplot-free figure: nothing is registered globally, so nothing leaks between cells."""
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig, fig.add_subplot()
-
-
-def _nothing_to_show(title: str, message: str) -> Figure:
-    """A small figure that says why there is no chart, instead of raising or drawing empty axes."""
-    with mstyle.context(STYLE):
-        fig, ax = _new_figure(8, 2.2)
-        fig.suptitle(title)
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, short_label(message, 200), ha="center", va="center", fontsize=11,
-                color="0.25", transform=ax.transAxes, wrap=True)
-    return fig
-
-
-def _palette(n: int) -> list[tuple[float, float, float]]:
-    """``n`` cividis colours, ordered so that neighbours differ strongly in lightness."""
-    if n <= 0:
-        return []
-    values = np.linspace(0.0, 0.95, n)
-    order = np.empty(n, dtype=int)
-    half = (n + 1) // 2
-    order[0::2] = np.arange(half)
-    order[1::2] = np.arange(half, n)
-    cmap = mpl.colormaps[CMAP]
-    return [tuple(cmap(values[i])[:3]) for i in order]
-
-
-def _luminance(colour: object) -> float:
-    r, g, b = to_rgb(colour)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def _ink_on(colour: object) -> str:
-    """Black or white, whichever reads on ``colour``."""
-    return "black" if _luminance(colour) > 0.45 else "white"
-
-
-def _rare_tasks(result: HuntResult | pd.DataFrame) -> pd.DataFrame:
-    return result if isinstance(result, pd.DataFrame) else result.rare_tasks
-
-
-def _is_suppressed(rare: pd.DataFrame) -> pd.Series:
-    if "SuppressedBy" not in rare.columns:
-        return pd.Series(False, index=rare.index)
-    return rare["SuppressedBy"].notna()
-
-
-def _findings(rare: pd.DataFrame) -> pd.DataFrame:
-    """The unsuppressed rare groups, in rank order (``HuntResult.findings`` for a bare frame)."""
-    return rare[~_is_suppressed(rare)].reset_index(drop=True)
-
-
-def _naive_utc(stamps: pd.Series) -> pd.Series:
-    """Timestamps as naive UTC, which matplotlib's date axis takes without a time zone setting."""
-    stamps = pd.to_datetime(stamps, utc=True)
-    return stamps.dt.tz_localize(None)
-
-
-def _plain_log_axis(axis) -> None:
-    """Log axis ticks as plain numbers at 1, 2, 5, 10, 20, ... (not 10^n mathtext)."""
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    axis.set_minor_locator(LogLocator(base=10, subs="auto"))
-    axis.set_minor_formatter(NullFormatter())
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,10 +82,10 @@ def rare_tasks_over_time(result: HuntResult, top_n: int = 10, show_suppressed: b
     title = "When the rare scheduled tasks ran, by device"
     rare = result.rare_tasks
     if rare.empty:
-        return _nothing_to_show(title, "No rare scheduled tasks in this hunt: nothing to show.")
+        return nothing_to_show(title, "No rare scheduled tasks in this hunt: nothing to show.")
     with mstyle.context(STYLE):
         groups = rare[GROUP_KEYS + ["TaskId"]].assign(
-            _rank=np.arange(len(rare)), _suppressed=_is_suppressed(rare).to_numpy())
+            _rank=np.arange(len(rare)), _suppressed=suppressed_mask(rare).to_numpy())
         starts = result.task_starts[["Timestamp", "DeviceName"] + GROUP_KEYS].merge(groups, on=GROUP_KEYS)
         hidden = 0
         if not show_suppressed:
@@ -364,12 +93,12 @@ def rare_tasks_over_time(result: HuntResult, top_n: int = 10, show_suppressed: b
             starts = starts[~starts["_suppressed"]]
         starts = starts.dropna(subset=["Timestamp"])
         if starts.empty:
-            return _nothing_to_show(title, "No Task Scheduler starts of rare groups to draw.")
+            return nothing_to_show(title, "No Task Scheduler starts of rare groups to draw.")
 
         findings = groups[~groups["_suppressed"]]
         featured = findings["TaskId"].head(max(int(top_n), 0)).tolist()
         starts = starts.assign(
-            _when=_naive_utc(starts["Timestamp"]),
+            _when=naive_utc(starts["Timestamp"]),
             _kind=np.where(starts["TaskId"].isin(featured), "featured",
                            np.where(starts["_suppressed"], "suppressed", "other")),
         )
@@ -387,7 +116,7 @@ def rare_tasks_over_time(result: HuntResult, top_n: int = 10, show_suppressed: b
         starts = starts.merge(pairs[["DeviceName", "TaskId", "_offset"]], on=["DeviceName", "TaskId"])
         starts["_y"] = starts["DeviceName"].map(row_of).to_numpy(dtype=float) + starts["_offset"]
 
-        fig, ax = _new_figure(11, 2.8 + 0.24 * len(devices) + 0.18 * min(len(featured), 12))
+        fig, ax = new_figure(11, 2.8 + 0.24 * len(devices) + 0.18 * min(len(featured), 12))
         fig.suptitle(title)
         by_kind = dict(tuple(starts.groupby("_kind")))
         if "suppressed" in by_kind:
@@ -403,7 +132,7 @@ def rare_tasks_over_time(result: HuntResult, top_n: int = 10, show_suppressed: b
             featured_rows = rare.set_index("TaskId", drop=False).loc[featured]
             legend_labels = dict(zip(featured, task_labels(featured_rows, 60, sep=" | ")))
             part = by_kind["featured"].groupby("TaskId")
-            colours = _palette(len(featured))
+            colours = palette(len(featured))
             for i, task_id in enumerate(featured):  # at most top_n findings
                 if task_id not in part.groups:
                     continue
@@ -456,9 +185,9 @@ def score_breakdown(
     with (the shipped one by default).
     """
     title = "Why each rare task scores what it does"
-    rare = _rare_tasks(result)
+    rare = rare_tasks_of(result)
     if rare.empty:
-        return _nothing_to_show(title, "No rare scheduled tasks in this hunt: nothing to score.")
+        return nothing_to_show(title, "No rare scheduled tasks in this hunt: nothing to score.")
     scoring = scoring or default_scoring()
     with mstyle.context(STYLE):
         shown = rare.head(max(int(top_n), 1)).reset_index(drop=True)
@@ -468,16 +197,16 @@ def score_breakdown(
         widths = fired * weights  # rows x signals: each segment's length
         lefts = widths.cumsum(axis=1) - widths
         drawn = [s for s in signals if fired[s].any()]
-        suppressed = _is_suppressed(shown).to_numpy()
+        suppressed = suppressed_mask(shown).to_numpy()
 
-        fig, ax = _new_figure(11, 1.9 + 0.5 * len(shown) + 0.12 * len(drawn))
+        fig, ax = new_figure(11, 1.9 + 0.5 * len(shown) + 0.12 * len(drawn))
         fig.suptitle(title)
         y = np.arange(len(shown))
-        colours = _palette(len(drawn))
+        colours = palette(len(drawn))
         opacity = np.where(suppressed, 0.4, 1.0)  # suppressed rows faded, still adding up
         for i, signal in enumerate(drawn):  # one call per signal (at most a dozen or so)
             rows = fired[signal].to_numpy()
-            colour, ink = colours[i], to_rgb(_ink_on(colours[i]))
+            colour, ink = colours[i], to_rgb(ink_on(colours[i]))
             ax.barh(y[rows], widths.loc[rows, signal], left=lefts.loc[rows, signal], height=0.7,
                     color=[(*colour, a) for a in opacity[rows]],
                     edgecolor=[(*ink, a) for a in opacity[rows]], linewidth=0.6,
@@ -510,24 +239,6 @@ def score_breakdown(
 # --------------------------------------------------------------------------------------------
 # 3. Runs against devices
 
-
-def group_prevalence(result: HuntResult) -> pd.DataFrame:
-    """Per Task Scheduler group in ``task_starts``: runs, devices, and whether the hunt kept it.
-
-    ``Rare`` comes from ``rare_tasks`` (what the hunt decided), not from re-applying the rule, so
-    the chart can never disagree with the findings; the threshold lines then show why.
-    """
-    starts = result.task_starts
-    stats = starts.groupby(GROUP_KEYS, dropna=False, sort=False).agg(
-        Count=("Timestamp", "size"), DeviceCount=("DeviceName", "nunique")).reset_index()
-    rare = result.rare_tasks
-    marks = rare[GROUP_KEYS + ["TaskId"]].assign(Suppressed=_is_suppressed(rare).to_numpy())
-    stats = stats.merge(marks, on=GROUP_KEYS, how="left")
-    stats["Rare"] = stats["TaskId"].notna()
-    stats["Suppressed"] = stats["Suppressed"].astype("boolean").fillna(False).astype(bool)
-    return stats
-
-
 def runs_vs_devices(result: HuntResult) -> Figure:
     """Run count against device count for every scheduled task group, rare ones highlighted.
 
@@ -537,11 +248,11 @@ def runs_vs_devices(result: HuntResult) -> Figure:
     """
     title = "Why a task is rare: runs against devices, per task group"
     if result.task_starts.empty:
-        return _nothing_to_show(title, "No Task Scheduler starts in this hunt: nothing to show.")
+        return nothing_to_show(title, "No Task Scheduler starts in this hunt: nothing to show.")
     params = result.params
     with mstyle.context(STYLE):
         stats = group_prevalence(result)
-        fig, ax = _new_figure(9.5, 6.2)
+        fig, ax = new_figure(9.5, 6.2)
         fig.suptitle(title)
         x_max = max(float(stats["Count"].max()), params.threshold) * 1.6
         y_max = max(float(stats["DeviceCount"].max()), params.max_devices or 1) * 1.6
@@ -590,8 +301,8 @@ def runs_vs_devices(result: HuntResult) -> Figure:
                         textcoords="offset points", ha="center", va="bottom" if above else "top",
                         fontsize=7.5, fontweight="bold", color="black")
 
-        _plain_log_axis(ax.xaxis)
-        _plain_log_axis(ax.yaxis)
+        plain_log_axis(ax.xaxis)
+        plain_log_axis(ax.yaxis)
         ax.set_xlabel("Runs: Task Scheduler starts of the group (log scale)")
         ax.set_ylabel("Devices the group ran on (log scale)")
         ax.set_title(f"{len(stats)} task groups, {int(stats['Rare'].sum())} rare. "
@@ -604,23 +315,6 @@ def runs_vs_devices(result: HuntResult) -> Figure:
 # --------------------------------------------------------------------------------------------
 # 4. Actions per finding
 
-
-def attribute_activity(activity_rows: pd.DataFrame, rare_tasks: pd.DataFrame) -> pd.DataFrame:
-    """Activity rows paired with their rare group's ``TaskId`` (``correlate.attribute_rows``)."""
-    return attribute_rows(activity_rows, rare_tasks)
-
-
-def action_counts(result: HuntResult, top_n: int = 15) -> pd.DataFrame:
-    """Findings (rows, rank order, by TaskId) x ActionType (columns, most frequent first): events."""
-    findings = _findings(result.rare_tasks).head(max(int(top_n), 1))
-    attributed = attribute_activity(result.activity_rows, findings)
-    actions = attributed["ActionType"].fillna("").replace("", "(none)")
-    table = pd.crosstab(attributed["TaskId"], actions)
-    table = table.reindex(index=findings["TaskId"].to_numpy(), fill_value=0)
-    order = table.sum(axis=0).sort_values(ascending=False, kind="stable").index
-    return table[order].fillna(0).astype(int)
-
-
 def actions_per_finding(result: HuntResult, top_n: int = 15) -> Figure:
     """A heatmap of what each finding's processes did: findings x ActionType, events per cell.
 
@@ -631,18 +325,18 @@ def actions_per_finding(result: HuntResult, top_n: int = 15) -> Figure:
     every cell carries its count, so the chart does not depend on colour at all.
     """
     title = "What each finding did: events by action type"
-    findings = _findings(result.rare_tasks)
+    findings = findings_of(result.rare_tasks)
     if findings.empty:
-        return _nothing_to_show(title, "No unsuppressed rare tasks (findings) in this hunt: nothing to show.")
+        return nothing_to_show(title, "No unsuppressed rare tasks (findings) in this hunt: nothing to show.")
     if result.activity_rows.empty:
-        return _nothing_to_show(title, "No activity matched the rare tasks' processes: nothing to show.")
+        return nothing_to_show(title, "No activity matched the rare tasks' processes: nothing to show.")
     table = action_counts(result, top_n)
     if table.empty or table.to_numpy().sum() == 0:
-        return _nothing_to_show(title, "None of the top findings' processes has matched activity: nothing to show.")
+        return nothing_to_show(title, "None of the top findings' processes has matched activity: nothing to show.")
     with mstyle.context(STYLE):
         shown = findings.head(len(table))  # the same findings, in the same order, as the table
         values = table.to_numpy()
-        fig, ax = _new_figure(min(max(6.5 + 0.62 * table.shape[1], 10.0), 16.0), 2.6 + 0.5 * len(table))
+        fig, ax = new_figure(min(max(6.5 + 0.62 * table.shape[1], 10.0), 16.0), 2.6 + 0.5 * len(table))
         fig.suptitle(title)
         masked = np.ma.masked_equal(values, 0)
         norm = LogNorm(vmin=1, vmax=max(int(values.max()), 2))
@@ -652,7 +346,7 @@ def actions_per_finding(result: HuntResult, top_n: int = 15) -> Figure:
         for r, c in zip(rows, cols):  # one label per non-empty cell (findings x action types)
             count = values[r, c]
             ax.text(c, r, f"{count}", ha="center", va="center", fontsize=8,
-                    color=_ink_on(cmap(norm(count))))
+                    color=ink_on(cmap(norm(count))))
         ax.set_xticks(np.arange(table.shape[1]))
         ax.set_xticklabels([short_label(a, 28) for a in table.columns], rotation=35, ha="right",
                            rotation_mode="anchor")
@@ -690,10 +384,10 @@ def indicator_prevalence(indicators: pd.DataFrame, top_n: int = 20) -> Figure:
     """
     title = "Network indicators: how many devices in the fleet contacted each"
     if indicators is None or indicators.empty:
-        return _nothing_to_show(title, "The rare tasks' processes contacted no remote address: nothing to show.")
+        return nothing_to_show(title, "The rare tasks' processes contacted no remote address: nothing to show.")
     shown = indicators.sort_values(["FleetDevices", "Indicator"], kind="stable").head(top_n)
     with mstyle.context(STYLE):
-        fig, ax = _new_figure(10.0, 1.6 + 0.36 * len(shown))
+        fig, ax = new_figure(10.0, 1.6 + 0.36 * len(shown))
         fig.suptitle(title)
         positions = np.arange(len(shown))[::-1]
         public = shown["IPKind"].eq("public").to_numpy()
@@ -723,3 +417,4 @@ def all_figures(result: HuntResult, top_n: int = 15) -> dict[str, Figure]:
         "runs_vs_devices": runs_vs_devices(result),
         "actions_per_finding": actions_per_finding(result, top_n),
     }
+

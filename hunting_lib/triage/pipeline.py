@@ -23,19 +23,13 @@ from typing import Iterable
 
 import pandas as pd
 
-from hunting_lib.engine.correlate import attribute_rows
+from hunting_lib.engine.correlate import attribute_launches, attribute_rows
 from hunting_lib.engine.fleet import FleetContext
-from hunting_lib.engine.rarity import GROUP_KEYS
 from hunting_lib.params import HuntParams
 from hunting_lib.triage.exclusions import ExclusionRule, load_exclusions, suppressing_rule
 from hunting_lib.triage.known_tasks import KnownTask, load_known_tasks, match_launches
 from hunting_lib.triage.scoring import ScoringConfig, default_scoring, score
 from hunting_lib.triage.tripwires import TripwireConfig, default_tripwires, fire, keep_tripped
-
-
-def _launches(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame) -> pd.DataFrame:
-    """Each rare group's Task Scheduler launches, with the group's TaskId."""
-    return task_starts.merge(rare_tasks[GROUP_KEYS + ["TaskId"]], on=GROUP_KEYS, how="inner")
 
 
 def suppress(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, rules: Iterable[ExclusionRule]) -> pd.DataFrame:
@@ -49,7 +43,7 @@ def suppress(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, rules: Iterabl
     out["SuppressedBy"] = None
     if not rules or out.empty:
         return out
-    starts = _launches(out, task_starts)
+    starts = attribute_launches(task_starts, out)
     starts = starts.assign(_rule=suppressing_rule(starts, rules).to_numpy())
     order = {rule.id: i for i, rule in enumerate(rules)}
     starts["_order"] = starts["_rule"].map(order).fillna(len(order))
@@ -69,7 +63,7 @@ def mark_known(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, catalogue: t
     out["KnownExpects"] = [[] for _ in range(len(out))]
     if not catalogue or out.empty:
         return out
-    launches = _launches(out, task_starts)
+    launches = attribute_launches(task_starts, out)
     entries = match_launches(launches, catalogue)
     position = {id(entry): i for i, entry in enumerate(catalogue)}
     launches = launches.assign(_entry=entries.to_numpy())

@@ -21,6 +21,7 @@ import pandas as pd
 
 from hunting_lib.engine.addresses import ip_kind
 from hunting_lib.engine.command_line import glued_text, program_mismatch
+from hunting_lib.engine.correlate import attribute_launches
 from hunting_lib.engine.kql_ops import in_ci, on_uniques
 from hunting_lib.engine.paths import PathConfig, default_paths, outside_windows, user_writable
 from hunting_lib.errors import BadInputError
@@ -136,8 +137,7 @@ def launch_signals(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, catalogu
                    config: ScoringConfig, paths: PathConfig) -> dict[str, pd.Series]:
     """Signals read from the group's strings and launches: hijacks and masquerading."""
     ids = rare_tasks["TaskId"]
-    starts = task_starts.merge(rare_tasks[["FileName", "ProcessCommandLine", "FolderPath", "TaskId"]],
-                               on=["FileName", "ProcessCommandLine", "FolderPath"], how="inner")
+    starts = attribute_launches(task_starts, rare_tasks)
     glued = glued_text(rare_tasks["ProcessCommandLine"]).ne("").to_numpy()
     mismatch = program_mismatch(rare_tasks["ProcessCommandLine"], rare_tasks["FileName"]) & ~glued
     windows_names = paths.windows_programs | catalogue_program_names(catalogue)

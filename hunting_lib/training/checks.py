@@ -1,0 +1,342 @@
+"""The exercise checkers, ``check_1`` ... ``check_10``: each grades the trainee's answer against
+the expected one (``answers``), prints a ``Verdict`` (with a hint when the answer is wrong),
+records it in ``RESULTS`` and returns it; ``summary`` says which exercises are passed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from hunting_lib.engine.addresses import ip_kind
+from hunting_lib.engine.query import seed_literals
+from hunting_lib.training.answers import (
+    expected_1,
+    expected_2,
+    expected_3,
+    expected_4,
+    expected_5,
+    expected_6,
+    expected_7,
+    expected_8,
+    expected_9,
+    expected_10,
+    network_rows,
+)
+from hunting_lib.training.data import exercise_data
+from hunting_lib.training.grading import (
+    RESULTS,
+    Verdict,
+    device_matches,
+    graded,
+    names_text,
+    read_number,
+    read_numbers,
+    read_texts,
+    same_devices,
+)
+from hunting_lib.training.lessons import shipped_rules
+
+
+def check_1(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """How many Task Scheduler starts survive the seed's steps 1-3 (a whole number)."""
+    d = exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        value = read_number(answer)
+        counts = {**d.step_counts(), "right": expected_1(data_dir)}
+        if value == counts["right"]:
+            return Verdict(1, True, f"{value} starts survive steps 1-3: the Schedule service's children, "
+                                    "without Defender's scans, outside System32 or one of the four shells.")
+        hints = {
+            "step 1 only": "that is the count after step 1 alone; apply the MpCmdRun.exe and folder filters too.",
+            "steps 1-2 only": "that is the count after steps 1 and 2; step 3 still drops System32 programs "
+                              "that are not one of the four shells.",
+            "parent matched ignoring case": "the parent command line test is ==, which is case-sensitive: "
+                                            "'-s schedule' does not match '-s Schedule'.",
+            "MpCmdRun dropped ignoring case": "FileName != \"MpCmdRun.exe\" is case-sensitive, so 'mpcmdrun.exe' "
+                                              "is kept.",
+            "shells not kept": "step 3 keeps cmd, powershell, rundll32 and regsvr32 even from System32 "
+                               "(the 'or FileName =~' part).",
+            "System32 prefix compared with case": "!startswith ignores case: 'c:\\windows\\system32\\' is "
+                                                  "inside System32 too.",
+        }
+        for variant, hint in hints.items():
+            if value == counts[variant] and counts[variant] != counts["right"]:
+                return Verdict(1, False, f"{value} is not it: {hint}")
+        rare_rows = int(d.rare["Count"].sum())
+        if value in (len(d.rare), rare_rows):
+            return Verdict(1, False, f"{value} counts what step 4 keeps; the question is about the rows "
+                                     "before counting (after step 3).")
+        direction = "too many" if value > counts["right"] else "too few"
+        return Verdict(1, False, f"{value} is {direction}. Apply the three filters of steps 1-3 to "
+                                 "DeviceProcessEvents (or call scheduled_task_starts) and take len().")
+
+    return graded(1, answer, grade, "a whole number of rows")
+
+
+def check_2(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """FileNames of the planted malicious tasks that the seed reports as rare (a set of names)."""
+    d = exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        given = read_texts(answer, "a set of FileName values")
+        expected = {n.lower() for n in expected_2(data_dir)}
+        if given == expected:
+            return Verdict(2, True, f"the seed reports {len(expected)} planted attacks as rare: "
+                                    f"{names_text(expected_2(data_dir))}.")
+        missing, extra = expected - given, given - expected
+        hints = []
+        rare_names = {n.lower() for n in d.rare["FileName"]}
+        beacon_names = {s["FileName"].lower() for s in d.of_kind("malicious")} - expected
+        if extra & beacon_names:
+            hints.append("a malicious task that runs 3 times or more is not rare by count_ < 3, so the seed "
+                         "does not report it")
+        not_rare = extra - rare_names - beacon_names
+        if not_rare:
+            hints.append(f"name(s) not among the seed's rare groups at all: {len(not_rare)}")
+        benign = (extra & rare_names) - beacon_names
+        if benign:
+            hints.append(f"name(s) that belong only to benign rare tasks: {len(benign)} (backups, updates, "
+                         "inventory, log housekeeping); read their command lines again")
+        if missing:
+            hints.append(f"malicious rare task(s) missing: {len(missing)}; look for user-writable paths, "
+                         "encoded commands, URLs and recon commands among the rare groups")
+        return Verdict(2, False, "not yet: " + "; ".join(hints) + ".")
+
+    return graded(2, answer, grade, "a set of FileName values")
+
+
+def check_3(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """The public IP the encoded PowerShell task downloads from (one IP address)."""
+    exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        given = read_texts(answer, "an IP address")
+        expected = expected_3(data_dir)
+        if given == expected:
+            return Verdict(3, True, f"{names_text(expected)}: the -enc text decodes to a download cradle "
+                                    "from it, and the task's network events connect to it.")
+        kinds = {g: ip_kind(g) for g in given}
+        if any(k == "invalid" for k in kinds.values()):
+            return Verdict(3, False, "that is not an IP address. Decode the -enc argument (base64 of UTF-16LE "
+                                     "text; hunting_lib.triage.indicators.decode_command_line does it) or read the "
+                                     "task's RemoteIPs in result.activity.")
+        if any(k == "private" for k in kinds.values()):
+            return Verdict(3, False, "that is an internal address. The download comes from a public IP "
+                                     "(the one in the decoded command).")
+        return Verdict(3, False, "a public IP, but not this task's. Pick the rare powershell.exe group with "
+                                 "-enc and read its own connections.")
+
+    return graded(3, answer, grade, "an IP address as text")
+
+
+def check_4(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """The device the hourly beacon runs on (its DeviceName; the short host name is accepted)."""
+    d = exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        given = read_texts(answer, "a DeviceName")
+        expected = expected_4(data_dir)
+        if same_devices(given, expected):
+            return Verdict(4, True, f"{names_text(expected)}: the beacon runs there often (so count_ < 3 "
+                                    "drops it) but on one device only, which max_devices=1 keeps.")
+        others = {device.lower(): s for s in d.scenarios for device in d.devices(s)}
+        for g in given:
+            hit = [s for dev, s in others.items() if device_matches(g, dev)]
+            if hit and hit[0]["kind"] == "malicious" and hit[0]["seed_reports_it"]:
+                return Verdict(4, False, f"{g} hosts a malicious task the seed already reports. Run the hunt "
+                                         "with HuntParams(max_devices=1) and look for RareBy == 'devices'.")
+        if any(g in {r.lower() for r in d.rare_one_device["FileName"]} for g in given):
+            return Verdict(4, False, "that is a program name; the question asks for the device (DeviceName).")
+        return Verdict(4, False, "not that device. With HuntParams(max_devices=1), the group kept only by its "
+                                 "device count (RareBy == 'devices') that calls out every hour is the beacon; "
+                                 "its Devices column names the machine.")
+
+    return graded(4, answer, grade, "a DeviceName")
+
+
+def check_5(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """The rare task the seed keeps in step 4 but never shows, because it left no activity (FileName)."""
+    d = exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        given = read_texts(answer, "a FileName")
+        expected = expected_5(data_dir)
+        if given == {n.lower() for n in expected}:
+            return Verdict(5, True, f"{names_text(expected)}: rare, but the last step finds no event whose "
+                                    "initiating process is it, so the seed's output has no row for it.")
+        active = {n.lower() for n in d.seed_rows["InitiatingProcessFileName"]}
+        rare_names = {n.lower() for n in d.rare["FileName"]}
+        if given - rare_names:
+            return Verdict(5, False, f"{names_text(given - rare_names)} is not among the seed's rare groups; "
+                                     "the answer is a rare group (step 4) with no activity rows.")
+        if given & active:
+            return Verdict(5, False, f"{names_text(given & active)} has activity rows in the seed's last step. "
+                                     "Compare result.rare_tasks with result.activity_rows (lower-cased name, "
+                                     "command line and path).")
+        return Verdict(5, False, "not yet: compare the rare groups with the activity rows and keep the groups "
+                                 "that have none.")
+
+    return graded(5, answer, grade, "a FileName")
+
+
+def check_6(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """ReportIds of the encoded PowerShell task's DeviceNetworkEvents, its children's included
+    (``match="process"``), as a set of numbers."""
+    d = exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        given = read_numbers(answer)
+        expected = expected_6(data_dir)
+        if given == expected:
+            return Verdict(6, True, f"{sorted(expected)}: with match='process' the task's own connections and "
+                                    "its children's (by process identity) are attributed to the task.")
+        s = d.scenario("mal-encoded-powershell")
+        rows = network_rows(d, expected)
+        own = (rows["InitiatingProcessFileName"].str.lower() == s["FileName"].lower()) & (
+            rows["InitiatingProcessCommandLine"].str.lower() == s["ProcessCommandLine"].lower())
+        own_ids = set(rows.loc[own, "ReportId"])
+        if given == own_ids and own_ids != expected:
+            return Verdict(6, False, "that is the seed's view: only the task's own process. Run the hunt with "
+                                     "match='process' to also get the connections of the processes it started.")
+        missing, extra = expected - given, given - expected
+        parts = []
+        if extra:
+            parts.append(f"ReportId(s) that are not this task's network events: {len(extra)}")
+        if missing:
+            parts.append(f"ReportId(s) missing: {len(missing)}")
+        return Verdict(6, False, "not yet: " + "; ".join(parts) + ". Filter result.activity_rows (match="
+                                 "'process') on the task's TaskId and Table == 'DeviceNetworkEvents'.")
+
+    return graded(6, answer, grade, "a set of ReportId numbers")
+
+
+def check_7(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """The device whose non-task events the seed attaches to the weekly reporting task (a DeviceName)."""
+    d = exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        given = read_texts(answer, "a DeviceName")
+        expected = expected_7(data_dir)
+        if same_devices(given, expected):
+            return Verdict(7, True, f"{names_text(expected)}: someone ran the script by hand there with the "
+                                    "task's exact command line. The seed matches by strings only, so it counts "
+                                    "those events as the task's; match='process' does not.")
+        report = d.scenario("fp-user-report")
+        if any(device_matches(g, dev) for g in given for dev in d.devices(report)):
+            return Verdict(7, False, "that is where the reporting task really runs. Look for the same command "
+                                     "line on another device in result.activity.")
+        return Verdict(7, False, "not that device. In result.activity (match='seed'), find the rows with the "
+                                 "report task's command line and compare their DeviceName with the task's "
+                                 "Devices; then check the parent of that process.")
+
+    return graded(7, answer, grade, "a DeviceName")
+
+
+def check_8(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """The task the seed misses because the Schedule service's command line differs only in case
+    (its FileName, or its scenario id)."""
+    d = exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        given = read_texts(answer, "a FileName (or scenario id)")
+        expected = expected_8(data_dir)
+        accepted = [{s["FileName"].lower(), s["id"].lower()} for s in expected]
+        if len(given) == len(expected) and all(any(g in names for names in accepted) for g in given):
+            s = expected[0]
+            return Verdict(8, True, f"{s['FileName']} on {d.devices(s)[0]}: its parent reads "
+                                    f"{s['launched_by']!r}, and the seed's == is case-sensitive.")
+        right = {g for g in given if any(g in names for names in accepted)}
+        if right:
+            return Verdict(8, False, f"{names_text(right)} is right, but drop the rest: a program that also runs "
+                                     "on other devices (an updater in each user's profile) is not the planted "
+                                     "task, even where it looks rare.")
+        for g in given:
+            for s in d.scenarios:
+                if g in (s["FileName"].lower(), s["id"].lower()) and s not in expected:
+                    if s["kind"] == "malicious" and not s["seed_reports_it"]:
+                        return Verdict(8, False, f"{g}: the seed misses that one because it runs too often "
+                                                 "(count_ >= 3), not because of its parent.")
+                    launched = str(s.get("launched_by", ""))
+                    if launched and launched.lower() != seed_literals().parent_command_line.lower():
+                        return Verdict(8, False, f"{g}: that task's parent differs by more than letter case "
+                                                 f"({launched!r}). Look for a parent that differs only in case.")
+        return Verdict(8, False, "not that one. Find DeviceProcessEvents rows whose parent is svchost.exe and "
+                                 "whose InitiatingProcessCommandLine equals the seed's only when lower-cased; "
+                                 "then see which of those programs is rare.")
+
+    return graded(8, answer, grade, "a FileName (or scenario id)")
+
+
+def check_9(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """The exclusion rule (its id) that suppresses the Veeam backup task."""
+    exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        given = read_texts(answer, "a rule id")
+        expected = {r.lower() for r in expected_9(data_dir)}
+        if given == expected:
+            return Verdict(9, True, f"{names_text(expected)}: anchored on the vendor folder under Program "
+                                    "Files, which only administrators can write to.")
+        rules = {r.id.lower(): r for r in shipped_rules()}
+        if any(("contains" in g or "update" in g or "backup" == g) for g in given):
+            return Verdict(9, False, "a free-text 'contains' rule is exactly what not to write: an attacker's "
+                                     "update.exe or backup.exe would match it. Give the id of the shipped rule.")
+        unknown = given - set(rules)
+        if unknown:
+            return Verdict(9, False, f"no shipped rule is called {names_text(unknown)}. The ids are: "
+                                     f"{names_text(rules)}.")
+        disabled = [g for g in given if not rules[g].enabled]
+        if disabled:
+            return Verdict(9, False, f"{disabled[0]} is disabled, and it is about something else. Which enabled "
+                                     "rule's conditions fit the Veeam task's folder and account?")
+        wrong = sorted(given)[0]
+        return Verdict(9, False, f"{wrong} does not match the Veeam task's runs. Check result.suppressed, or "
+                                 "read the rules' 'when' conditions in exclusion_rules_table().")
+
+    return graded(9, answer, grade, "a rule id (text)")
+
+
+def check_10(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """FileNames of the planted malicious tasks that a rule 'FolderPath contains "update"' would hide."""
+    d = exercise_data(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        given = read_texts(answer, "a set of FileName values", allow_empty=True)
+        expected = {n.lower() for n in expected_10(data_dir)}
+        if given == expected:
+            return Verdict(10, True, f"{names_text(expected_10(data_dir))}: a free-text 'contains' rule hides "
+                                     "an attacker who simply names a folder or file after an updater. Anchor "
+                                     "on a vendor folder, an exact command line, an account.")
+        malicious = {s["FileName"].lower() for s in d.of_kind("malicious")}
+        hints = []
+        if given - malicious:
+            hints.append(f"name(s) that are not planted attacks: {len(given - malicious)} (the question asks "
+                         "only about malicious tasks)")
+        if (given & malicious) - expected:
+            hints.append("some of your attacks' folders do not contain 'update'")
+        if expected - given:
+            hints.append(f"attack(s) whose folder contains 'update' missing: {len(expected - given)}; "
+                         "run the hunt with max_devices=1 so that every attack is a rare group")
+        if not given:
+            hints.append("the rule does hide at least one attack here")
+        return Verdict(10, False, "not yet: " + "; ".join(hints) + ".")
+
+    return graded(10, answer, grade, "a set of FileName values")
+
+
+#: The checkers by exercise number.
+CHECKERS: dict[int, Callable[..., Verdict]] = {
+    1: check_1, 2: check_2, 3: check_3, 4: check_4, 5: check_5,
+    6: check_6, 7: check_7, 8: check_8, 9: check_9, 10: check_10,
+}
+
+
+def summary() -> dict[int, bool]:
+    """Print and return which exercises have been passed in this session."""
+    passed = {n: RESULTS[n].correct if n in RESULTS else False for n in sorted(CHECKERS)}
+    done = sum(passed.values())
+    print(f"Exercises passed: {done}/{len(passed)}"
+          + ("" if done == len(passed) else
+             "; still open: " + ", ".join(str(n) for n, ok in passed.items() if not ok)))
+    return passed
