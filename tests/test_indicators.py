@@ -84,7 +84,7 @@ def test_extraction_never_touches_the_network(monkeypatch, tmp_path):
 
     import tldextract
 
-    from hunting_lib.triage.pipeline import indicators
+    from hunting_lib.triage import indicators
 
     # Start from tldextract's own default (online) extractor with an empty cache, as a fresh
     # machine would: it then tries to download the public suffix list.
