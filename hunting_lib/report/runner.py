@@ -13,7 +13,24 @@ from pathlib import Path
 from hunting_lib.errors import BadInputError
 from hunting_lib.params import HuntParams
 
-HUNT_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "rare_scheduled_tasks_hunt.ipynb"
+
+def _notebook_dir() -> Path:
+    """Where the kit's notebooks are: ``hunting_lib/notebooks``, shipped in the wheel.
+
+    In a checkout that folder is a symlink to the top-level ``notebooks/`` the analysts open (see
+    pyproject.toml). A checkout made without symlink support (git on Windows by default) writes the
+    link as a small text file instead; the top-level folder is then used directly.
+    """
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "notebooks"
+    checkout = package.parent / "notebooks"
+    if not shipped.is_dir() and (package.parent / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return shipped
+
+
+NOTEBOOKS = _notebook_dir()
+HUNT_NOTEBOOK = NOTEBOOKS / "rare_scheduled_tasks_hunt.ipynb"
 #: nbconvert templates of the kit; "offline" is JupyterLab's export without CDN scripts.
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -76,6 +93,9 @@ def build_report(
         raise BadInputError(f"--output {output}: the report is HTML; use a .html file name")
     if not Path(data_dir).is_dir():
         raise BadInputError(f"{data_dir}: no such data folder")
+    if not Path(notebook).is_file():
+        raise ReportError(f"{notebook}: the hunt notebook is missing; this install of hunting_lib does not "
+                          f"ship its notebooks (reinstall it from a wheel or an editable checkout)")
     output.parent.mkdir(parents=True, exist_ok=True)
     executed = output.with_suffix(".ipynb")
     # The kernel inherits a fixed hash seed: msticpy builds plot columns from sets, whose order
