@@ -6,16 +6,19 @@ coerced. Never a traceback, never a row lost without a word.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, task_start
+from hunting_lib.errors import BadInputError, DataWarning
+from tests.conftest import REPO, activity, task_start
 
 GOOD = [task_start("evil.exe", "evil.exe -x", r"C:\Users\Public\evil.exe", pid=1),
         task_start("b.exe", "b.exe", r"C:\Tools\b.exe", pid=2, minutes=3)]
@@ -170,3 +173,123 @@ def test_parquet_with_other_dtypes(tmp_path):
     code, errors, warnings, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
     assert code == 0 and errors == [], errors
     assert sum(t["Count"] for t in json.loads((tmp_path / "out.json").read_text())["rare_tasks"]) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# A required column with values of which not one can be read: the wrong file, not dirty data
+
+
+def parquet_bytes(rows=GOOD, **changes) -> bytes:
+    frame = pd.DataFrame(rows)
+    for column, values in changes.items():
+        frame[column] = values
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def network_csv(**changes) -> str:
+    rows = [activity("evil.exe", "evil.exe -x", r"C:\Users\Public\evil.exe", pid=1, RemoteIP="185.100.87.3")]
+    return csv_text(rows, **changes)
+
+
+#: (file name, content) of files whose required Timestamp holds values, none of them a time.
+UNREADABLE = {
+    "csv": ("DeviceProcessEvents.csv", lambda: csv_text(Timestamp=["yesterday", "tomorrow"])),
+    "csv with some empty": ("DeviceProcessEvents.csv", lambda: csv_text(Timestamp=["", "soon"])),
+    "jsonl": ("DeviceProcessEvents.jsonl",
+              lambda: "".join(json.dumps(dict(r, Timestamp="n/a")) + "\n" for r in GOOD)),
+    "parquet, text": ("DeviceProcessEvents.parquet", lambda: parquet_bytes(Timestamp=["yesterday", "tomorrow"])),
+    "parquet, epoch numbers": ("DeviceProcessEvents.parquet", lambda: parquet_bytes(Timestamp=[1_700_000_000] * 2)),
+    "an activity table": ("DeviceNetworkEvents.csv", lambda: network_csv(Timestamp=["last week"])),
+}
+
+
+def run_raw(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hunting_lib", "hunt", "--data-dir", str(folder), *extra],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+
+
+@pytest.mark.parametrize("window", [(), ("--start", "2026-01-01T00:00:00Z")], ids=["whole", "window"])
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_a_required_column_with_no_readable_value_stops_with_one_line(tmp_path, case, window):
+    name, content = UNREADABLE[case]
+    if not name.startswith("DeviceProcessEvents."):
+        write(tmp_path, "DeviceProcessEvents.csv", csv_text())
+    write(tmp_path, name, content())
+    done = run_raw(tmp_path, *window)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    # Exactly one line on stderr: no warning about the values first, no scan failure, no traceback.
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    line = done.stderr.strip()
+    assert line.startswith("error: ") and f"{tmp_path / name}: column Timestamp: not one of its" in line, line
+    assert "can be read as times" in line and "row " in line
+
+
+def test_csv_and_parquet_are_refused_alike_through_both_readers(tmp_path):
+    """The general loader and the hunt's reader (the parquet scan, which steps aside for text
+    times) give the same error for the same values."""
+    from hunting_lib.engine.fast_load import load_for_hunt
+    from hunting_lib.engine.loader import load_data_folder
+    from hunting_lib.hunt import hunt_columns
+    from hunting_lib.params import HuntParams
+
+    messages = {}
+    for kind, name, content in (("csv", "DeviceProcessEvents.csv", csv_text(Timestamp=["yesterday", "x"])),
+                                ("parquet", "DeviceProcessEvents.parquet",
+                                 parquet_bytes(Timestamp=["yesterday", "x"]))):
+        folder = tmp_path / kind
+        folder.mkdir()
+        write(folder, name, content)
+        for reader in (lambda: load_data_folder(folder, columns=hunt_columns()),
+                       lambda: load_for_hunt(folder, HuntParams(), hunt_columns())):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", DataWarning)  # no counted-and-coerced warning first
+                with pytest.raises(BadInputError) as raised:
+                    reader()
+            messages.setdefault(kind, set()).add(str(raised.value).replace(str(folder / name), "FILE"))
+    assert messages["csv"] == messages["parquet"] and len(messages["csv"]) == 1, messages
+    assert messages["csv"] == {"FILE: column Timestamp: not one of its 2 value(s) can be read as times (first at "
+                               "row 1: 'yesterday'); the column is required, so this looks like the wrong file "
+                               "or export"}
+
+
+def test_apply_schema_refuses_only_required_columns_with_values(tmp_path):
+    from hunting_lib.engine.loader import apply_schema
+
+    frame = pd.DataFrame(GOOD).astype(str)
+    path = tmp_path / "DeviceProcessEvents.csv"
+    with pytest.raises(BadInputError, match="column Timestamp: not one of its 2"):
+        apply_schema(frame.assign(Timestamp=["a", "b"]), "DeviceProcessEvents", path)
+    # Not required (ProcessId): dirty data, counted, the rows kept.
+    with pytest.warns(DataWarning, match=r"column ProcessId: 2 value\(s\) are not whole numbers"):
+        typed = apply_schema(frame.assign(ProcessId=["a", "b"]), "DeviceProcessEvents", path)
+    assert typed["ProcessId"].isna().all() and typed["Timestamp"].notna().all()
+    # Required but empty: no values to read, nothing refused (as before).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        typed = apply_schema(frame.assign(Timestamp=["", " "]), "DeviceProcessEvents", path)
+    assert typed["Timestamp"].isna().all()
+
+
+EMPTY_TIMES = {
+    "csv": ("DeviceProcessEvents.csv", lambda: csv_text(Timestamp=["", ""])),
+    "parquet nulls": ("DeviceProcessEvents.parquet",
+                      lambda: parquet_bytes(Timestamp=pd.Series([None, None], dtype="datetime64[ns, UTC]"))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EMPTY_TIMES))
+def test_an_all_empty_required_column_still_loads(tmp_path, case):
+    name, content = EMPTY_TIMES[case]
+    write(tmp_path, name, content())
+    code, errors, _, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
+    assert code == 0 and errors == [], errors
+    assert sum(t["Count"] for t in json.loads((tmp_path / "out.json").read_text())["rare_tasks"]) == 2
+
+
+def test_a_column_the_hunt_does_not_require_stays_a_warning(tmp_path):
+    write(tmp_path, "DeviceProcessEvents.csv", csv_text(ProcessId=["one", "two"]))
+    code, errors, warned, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
+    assert code == 0 and errors == []
+    assert any("column ProcessId: 2 value(s) are not whole numbers" in w for w in warned), warned

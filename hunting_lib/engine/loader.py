@@ -212,12 +212,25 @@ def _as_text(values: pd.Series) -> pd.Series:
     return text.astype(object)
 
 
-def _warn_coerced(path: Path, column: str, values: pd.Series, bad: np.ndarray, expected: str) -> None:
-    """Say how many values of a column could not be read as ``expected`` and were left empty."""
-    if bad.any():
-        position = int(np.flatnonzero(bad)[0])
-        _warn(f"{path.name}: column {column}: {int(bad.sum())} value(s) are not {expected} and were left "
-              f"empty (first at row {position + 1}: {describe_value(values.iloc[position])})")
+def _warn_coerced(path: Path, column: str, values: pd.Series, bad: np.ndarray, expected: str,
+                  result: pd.Series, required: bool) -> None:
+    """Say how many values of a column could not be read as ``expected`` and were left empty.
+
+    A required column with values of which not one can be read is the wrong file (or a wrong
+    export), not dirty data: that stops the run. A column with no values at all is not refused
+    here; it reads as empty, as it always has.
+    """
+    if not bad.any():
+        return
+    position = int(np.flatnonzero(bad)[0])
+    value = values.iloc[position]
+    first = f"row {position + 1}: {describe_value(value.item() if isinstance(value, np.generic) else value)}"
+    if required and not result.notna().any():
+        raise BadInputError(f"{path}: column {column}: not one of its {int(bad.sum())} value(s) can be read as "
+                            f"{expected} (first at {first}); the column is required, so this looks like the "
+                            f"wrong file or export")
+    _warn(f"{path.name}: column {column}: {int(bad.sum())} value(s) are not {expected} and were left "
+          f"empty (first at {first})")
 
 
 def _parse_slash_times(text: pd.Series, order: str) -> pd.Series:
@@ -277,7 +290,7 @@ def _by_uniques(values: pd.Series, convert, dtype: str) -> tuple[pd.Series, np.n
     return result, bad
 
 
-def _to_datetime(path: Path, column: str, values: pd.Series, date_order: str) -> pd.Series:
+def _to_datetime(path: Path, column: str, values: pd.Series, date_order: str, required: bool = False) -> pd.Series:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     if pd.api.types.is_datetime64_dtype(values.dtype):
@@ -294,11 +307,11 @@ def _to_datetime(path: Path, column: str, values: pd.Series, date_order: str) ->
         return parsed
 
     result, bad = _by_uniques(values, convert, "datetime64[ns, UTC]")
-    _warn_coerced(path, column, values, bad, "times")
+    _warn_coerced(path, column, values, bad, "times", result, required)
     return result
 
 
-def _to_integer(path: Path, column: str, values: pd.Series) -> pd.Series:
+def _to_integer(path: Path, column: str, values: pd.Series, required: bool = False) -> pd.Series:
     if pd.api.types.is_integer_dtype(values.dtype):
         return values.astype("Int64")
 
@@ -310,11 +323,11 @@ def _to_integer(path: Path, column: str, values: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(values.dtype):
         values = values.astype("Float64").astype("string")
     result, bad = _by_uniques(values, convert, "Int64")
-    _warn_coerced(path, column, values, bad, "whole numbers")
+    _warn_coerced(path, column, values, bad, "whole numbers", result, required)
     return result
 
 
-def _to_bool(path: Path, column: str, values: pd.Series) -> pd.Series:
+def _to_bool(path: Path, column: str, values: pd.Series, required: bool = False) -> pd.Series:
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("boolean")
 
@@ -326,24 +339,29 @@ def _to_bool(path: Path, column: str, values: pd.Series) -> pd.Series:
         return out
 
     result, bad = _by_uniques(values, convert, "boolean")
-    _warn_coerced(path, column, values, bad, "true/false")
+    _warn_coerced(path, column, values, bad, "true/false", result, required)
     return result
 
 
 def apply_schema(
     frame: pd.DataFrame, table: str, path: Path, date_order: str = "auto"
 ) -> pd.DataFrame:
-    """Give every known column its Defender type; unknown columns stay as they were read."""
+    """Give every known column its Defender type; unknown columns stay as they were read.
+
+    Both readers type their rows here (the general loader and the parquet scan's ``to_folder``),
+    so both refuse a required column that has values but not one readable (``_warn_coerced``).
+    """
     out = {}
+    required = set(required_columns(table))
     for column in frame.columns:
         kind = column_type(table, column)
         values = frame[column]
         if kind == "datetime":
-            out[column] = _to_datetime(path, column, values, date_order)
+            out[column] = _to_datetime(path, column, values, date_order, column in required)
         elif kind in ("long", "int"):
-            out[column] = _to_integer(path, column, values)
+            out[column] = _to_integer(path, column, values, column in required)
         elif kind == "bool":
-            out[column] = _to_bool(path, column, values)
+            out[column] = _to_bool(path, column, values, column in required)
         elif kind in ("string", "dynamic"):
             out[column] = _as_text(values)
         else:

@@ -110,6 +110,11 @@ def _lazy_table(path: Path, table: str, pl: Any) -> tuple[Any, list[str]]:
         raise NotApplicable(f"{path.name}: duplicate columns")
     if any(c not in renamed.values() for c in required_columns(table)):
         raise NotApplicable(f"{path.name}: a required column is missing")
+    times = [schema[raw] for raw, new in renamed.items() if new == "Timestamp"]
+    if times and not isinstance(times[0], (pl.Datetime, pl.Null)):
+        # Times stored as text or numbers: the loader parses them (and refuses a column of which
+        # not one value reads); the scan's window and fleet filters work on times only.
+        raise NotApplicable(f"{path.name}: Timestamp is {times[0]}, not a time")
     frame = frame.rename({raw: new for raw, new in renamed.items() if raw != new})
     # Only the columns the hunt reads: the rows that pass are decoded column by column, and a
     # Defender table has three times as many.
