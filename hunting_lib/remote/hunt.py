@@ -17,6 +17,7 @@ from hunting_lib import clock
 from hunting_lib.engine.correlate import (
     ACTIVITY_COLUMNS,
     MAX_DEPTH,
+    attribute_launches,
     process_starts,
     rows_of_tree,
     stack_newest_first,
@@ -88,17 +89,26 @@ def remote_process_rows(source: RemoteSource, params: HuntParams, task_starts: p
         processes = pd.concat([processes, new], ignore_index=True)
         known = new
     processes = ensure_columns(processes, PROCESS_TABLE, ACTIVITY_COLUMNS + TASK_START_COLUMNS)
-    tree = task_process_tree(processes, task_starts, rare_tasks)
-    rows = concat_pieces(run_complete(source, "process_events", start, end, processes=tree[["DeviceName", "ProcessId"]]))
-    pieces = []
+    return _tree_rows(source, params, task_process_tree(processes, task_starts, rare_tasks), processes)
+
+
+def _tree_rows(source: RemoteSource, params: HuntParams, tree: pd.DataFrame, processes: pd.DataFrame) -> pd.DataFrame:
+    """The events of the processes in ``tree``, fetched by (device, process id) and kept when
+    they match a tree member's process exactly (``correlate.rows_of_tree``)."""
+    rows = concat_pieces(run_complete(source, "process_events", params.start, params.end,
+                                      processes=tree[["DeviceName", "ProcessId"]]))
     starts = process_starts(processes)
-    for table, frame in rows.groupby("SourceTable", sort=False) if not rows.empty else []:
-        canonical = _canonical_table(source, table)
-        typed = typed_rows(frame.drop(columns="SourceTable"), canonical, ACTIVITY_COLUMNS)
-        matched = rows_of_tree(typed, tree, starts)
-        if not matched.empty:
-            pieces.append(matched.assign(Table=canonical))
-    return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
+    pieces = [rows_of_tree(frame, tree, starts).assign(Table=table) for table, frame in _by_table(source, rows)]
+    return stack_newest_first([p for p in pieces if not p.empty], ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
+
+
+def _by_table(source: RemoteSource, rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """A union's rows split by their ``SourceTable``, each named and typed as the local table."""
+    if rows.empty:
+        return []
+    return [(table, typed_rows(frame.drop(columns="SourceTable"), table, ACTIVITY_COLUMNS))
+            for table, frame in ((_canonical_table(source, name), frame)
+                                 for name, frame in rows.groupby("SourceTable", sort=False))]
 
 
 def _canonical_table(source: RemoteSource, name: str) -> str:
@@ -110,10 +120,7 @@ def _canonical_table(source: RemoteSource, name: str) -> str:
 def _seed_rows(source: RemoteSource, params: HuntParams, rare_tasks: pd.DataFrame) -> pd.DataFrame:
     rows = concat_pieces(run_complete(source, "task_activity_rows", params.start, params.end,
                                 groups=rare_tasks[GROUP_KEYS]))
-    pieces = []
-    for table, frame in rows.groupby("SourceTable", sort=False) if not rows.empty else []:
-        canonical = _canonical_table(source, table)
-        pieces.append(typed_rows(frame.drop(columns="SourceTable"), canonical, ACTIVITY_COLUMNS).assign(Table=canonical))
+    pieces = [frame.assign(Table=table) for table, frame in _by_table(source, rows)]
     return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS)
 
 
@@ -121,16 +128,7 @@ def _host_rows(source: RemoteSource, params: HuntParams, task_starts: pd.DataFra
                host_groups: pd.DataFrame) -> pd.DataFrame:
     """The events of the System32 task-host processes a host tripwire brought in (by process)."""
     tree = task_process_tree(task_starts, task_starts, host_groups, max_depth=0)
-    rows = concat_pieces(run_complete(source, "process_events", params.start, params.end,
-                                processes=tree[["DeviceName", "ProcessId"]]))
-    pieces = []
-    starts = process_starts(task_starts)
-    for table, frame in rows.groupby("SourceTable", sort=False) if not rows.empty else []:
-        canonical = _canonical_table(source, table)
-        matched = rows_of_tree(typed_rows(frame.drop(columns="SourceTable"), canonical, ACTIVITY_COLUMNS), tree, starts)
-        if not matched.empty:
-            pieces.append(matched.assign(Table=canonical))
-    return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
+    return _tree_rows(source, params, tree, task_starts)
 
 
 def remote_fleet(source: RemoteSource, params: HuntParams, activity_rows: pd.DataFrame) -> FleetContext:
@@ -171,7 +169,7 @@ def file_information(source: RemoteSource, params: HuntParams, rare_tasks: pd.Da
     """Per rare group, what Defender knows of its program's file: ``SignatureState`` (Valid,
     Unsigned, Invalid, ...) and ``GlobalPrevalence``, from FileProfile() (Defender XDR) and
     DeviceFileCertificateInfo, by the SHA1 of the group's launches."""
-    launches = task_starts.merge(rare_tasks[GROUP_KEYS + ["TaskId"]], on=GROUP_KEYS, how="inner")
+    launches = attribute_launches(task_starts, rare_tasks)
     hashes = launches[["TaskId", "SHA1"]].dropna()
     hashes = hashes[hashes["SHA1"].astype(str).str.fullmatch(r"[0-9a-fA-F]{40}")].drop_duplicates()
     columns = ["TaskId", "SignatureState", "GlobalPrevalence"]
