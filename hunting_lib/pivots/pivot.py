@@ -1,4 +1,5 @@
-"""Pivots from one rare task: what its processes did, in order; its process tree; whom it talked to.
+"""Pivots from one rare task: what its processes did, in order; its process tree; whom it talked to;
+what else its device did on the network.
 
 A pivot always follows process identity (device, process id, creation time) and the task's
 descendants, whatever ``match`` mode the hunt used: an analyst opening a finding wants everything
@@ -18,6 +19,7 @@ ways, all worked around in ``_captured_bokeh``/``process_tree``:
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import Any, Iterator
 from unittest import mock
 
@@ -28,10 +30,10 @@ from hunting_lib.engine.addresses import ip_kind
 from hunting_lib.engine.correlate import ACTIVITY_COLUMNS, process_activity_rows
 from hunting_lib.engine.loader import ensure_columns
 from hunting_lib.engine.query import seed_literals
-from hunting_lib.engine.rarity import GROUP_KEYS
+from hunting_lib.engine.rarity import GROUP_KEYS, window_mask
 from hunting_lib.report.output import plot_safe
 from hunting_lib.result import HuntResult
-from hunting_lib.schema import PROCESS_TABLE
+from hunting_lib.schema import PROCESS_TABLE, column_type
 
 TIMELINE_COLUMNS = ["Timestamp", "DeviceName", "Table", "ActionType", "Depth", "Process", "ProcessId", "What", "ReportId"]
 
@@ -305,6 +307,36 @@ def network_indicators(result: HuntResult, task_id: int | None = None) -> pd.Dat
     combined["Events"] = combined["Events"].fillna(0).astype(int)
     combined["FleetProcesses"] = combined["FleetProcesses"].map(lambda v: v if isinstance(v, list) else [])
     return combined.sort_values(["FleetDevices", "Indicator"], kind="stable").reset_index(drop=True)[INDICATOR_COLUMNS]
+
+
+#: The columns of ``device_network``: the hunt's columns that the network table has.
+NETWORK_TABLE = "DeviceNetworkEvents"
+NETWORK_COLUMNS = [c for c in ACTIVITY_COLUMNS if column_type(NETWORK_TABLE, c) is not None]
+
+
+def device_network(result: HuntResult, device: str, start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Every network event of one device (``DeviceName``, exact) between ``start`` and ``end``
+    (both inclusive; the hunt's window by default), newest first: whom else did the device talk
+    to around the task's runs, whichever process did it?
+
+    Read from the hunt's tables (local), or with the ``device_network`` query (remote, cut
+    results split like every remote query). Columns: ``NETWORK_COLUMNS``, typed alike.
+    """
+    window = replace(result.params, start=result.params.start if start is None else start,
+                     end=result.params.end if end is None else end)
+    if result.data is not None:
+        network = result.data.get(NETWORK_TABLE)
+        network = ensure_columns(network if network is not None else pd.DataFrame(), NETWORK_TABLE, NETWORK_COLUMNS)
+        keep = network["DeviceName"].eq(device).to_numpy(dtype=bool) & window_mask(network["Timestamp"], window)
+        rows = network.loc[keep, NETWORK_COLUMNS]
+    elif result.remote is not None:
+        from hunting_lib.remote.provider import concat_pieces, run_complete, typed_rows  # remote hunts only
+
+        found = concat_pieces(run_complete(result.remote, "device_network", window.start, window.end, device=device))
+        rows = typed_rows(found, NETWORK_TABLE, NETWORK_COLUMNS)[NETWORK_COLUMNS]
+    else:
+        raise ValueError("this result keeps no data to pivot on (run the hunt from a folder or provider)")
+    return rows.sort_values(["Timestamp", "ReportId"], ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _host(urls: pd.Series) -> pd.Series:

@@ -281,13 +281,17 @@ def render_rows_by_process_kql(
     )
 
 
-def render_device_network_kql(params: HuntParams, device: str, target: str | Dialect = "defender") -> str:
-    """Pivot: one device's network events in the window, newest first."""
+def render_device_network_kql(params: HuntParams, device: str, target: str | Dialect = "defender",
+                              columns: Iterable[str] | None = None) -> str:
+    """Pivot: one device's network events in the window, newest first (``pivots.pivot.device_network``),
+    with ``columns`` (those the table has; all when None)."""
     target = dialect(target) if isinstance(target, str) else target
+    project = "" if columns is None else "\n| project " + ", ".join(_projectable(columns, ["DeviceNetworkEvents"]))
     return (
         _parameters(params, [])
         + target.tables["DeviceNetworkEvents"] + window_filter(params, target.time_column)
         + f"\n| where DeviceName == {kql_string(device)}"
+        + project
         + "\n| sort by Timestamp desc"
     )
 

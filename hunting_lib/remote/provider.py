@@ -86,7 +86,7 @@ def _renderers() -> dict[str, Callable[..., str]]:
         "task_activity_rows": lambda p, t, v: render_activity_rows_kql(p, v["groups"], ACTIVITY_COLUMNS, t),
         "process_events": lambda p, t, v: render_rows_by_process_kql(
             p, v["processes"], ACTIVITY_COLUMNS, v.get("tables") or TABLES, t),
-        "device_network": lambda p, t, v: render_device_network_kql(p, str(v["device"]), t),
+        "device_network": lambda p, t, v: render_device_network_kql(p, str(v["device"]), t, ACTIVITY_COLUMNS),
         "flagged_launches": lambda p, t, v: render_flagged_launches_kql(p, TASK_START_COLUMNS, t),
         "fleet_groups": lambda p, t, v: render_fleet_groups_kql(p, t),
         "ip_devices": lambda p, t, v: render_ip_devices_kql(p, v["ips"], t),
