@@ -6,9 +6,10 @@ import sys
 
 import pandas as pd
 import pytest
+import yaml
 
 from hunting_lib.cli import main
-from tests.conftest import REPO, SAMPLE_DATA, activity, task_start
+from tests.conftest import REPO, SAMPLE_DATA, activity, oracle, task_start
 
 EVIL = ("evil.exe", "evil.exe -run", r"C:\Users\Public\evil.exe")
 
@@ -109,21 +110,104 @@ def test_terminal_output_escapes_control_characters(tmp_path):
     assert "\\x1b[2J" in done.stdout and "\\u202e" in done.stdout
 
 
+GROUP = ("FileName", "ProcessCommandLine", "FolderPath")
+
+
+def answer_key(folder) -> list[dict]:
+    return yaml.safe_load((folder / "scenarios.yaml").read_text(encoding="utf-8"))["scenarios"]
+
+
+def planted_attacks(folder) -> dict[tuple, dict]:
+    """The answer key's malicious scenarios that the published query reports, by group."""
+    return {tuple(s[k] for k in GROUP): s for s in answer_key(folder)
+            if s["kind"] == "malicious" and s["seed_reports_it"]}
+
+
+def check_attacks_found(document: dict, folder) -> None:
+    """The planted attacks of ``folder``'s answer key rank first, critical and unsuppressed, and
+    the remote IPs that each task's own program contacted (the answer key's network events, read
+    from the data here, less those of its child processes) are in its activity summary."""
+    attacks = planted_attacks(folder)
+    assert attacks, "the answer key plants no attack the seed reports"
+    ranked = [tuple(t[k] for k in GROUP) for t in document["rare_tasks"]]
+    assert set(ranked[:len(attacks)]) == set(attacks), ranked
+    for task in document["rare_tasks"][:len(attacks)]:
+        assert task["Critical"] is True and task["SuppressedBy"] is None, task["FileName"]
+    network = pd.read_parquet(folder / "DeviceNetworkEvents.parquet") if (
+        folder / "DeviceNetworkEvents.parquet").exists() else pd.read_csv(folder / "DeviceNetworkEvents.csv.gz")
+    checked = 0
+    for group, scenario in attacks.items():
+        planted = network[network["ReportId"].isin(scenario["report_ids"].get("DeviceNetworkEvents", []))]
+        own = planted[(planted["InitiatingProcessFileName"].str.lower() == group[0].lower())
+                      & (planted["InitiatingProcessCommandLine"].str.lower() == group[1].lower())]
+        planted_ips = set(own["RemoteIP"]) - {""}
+        reported = {ip for row in document["activity"]
+                    if (row["InitiatingProcessFileName"].lower(), row["InitiatingProcessCommandLine"].lower())
+                    == (group[0].lower(), group[1].lower()) for ip in row["RemoteIPs"]}
+        assert planted_ips <= reported, (scenario["id"], planted_ips - reported)
+        checked += len(planted_ips)
+    assert checked >= 2  # the planted callbacks are there to be found
+
+
 @pytest.mark.skipif(not SAMPLE_DATA.joinpath("scenarios.yaml").exists(), reason="no sample data yet")
 def test_hunt_on_the_sample_data(tmp_path):
     out = tmp_path / "findings.json"
     done = run("hunt", "--data-dir", SAMPLE_DATA, "--output", out)
     assert done.returncode == 0, done.stderr
     document = json.loads(out.read_text())
-    assert document["rare_tasks"] and document["activity"]
+    check_attacks_found(document, SAMPLE_DATA)
+    key = {tuple(s[k] for k in GROUP): s for s in answer_key(SAMPLE_DATA) if "FileName" in s}
+    for task in document["rare_tasks"]:
+        group = tuple(task[k] for k in GROUP)
+        if group not in key:  # background tasks of the fleet: ordinary, known to the catalogue
+            assert (task["SuppressedBy"] or "").startswith("known:"), group
+    # the hourly beacon ran 158 times on one device: rare only with --max-devices
+    beacon = next(s for s in answer_key(SAMPLE_DATA) if s["id"] == "mal-hourly-beacon")
+    assert tuple(beacon[k] for k in GROUP) not in {tuple(t[k] for k in GROUP) for t in document["rare_tasks"]}
+
+
+@pytest.mark.skipif(not SAMPLE_DATA.joinpath("scenarios.yaml").exists(), reason="no sample data yet")
+def test_published_hunt_on_the_sample_data_is_the_seed_result(tmp_path):
+    """``hunt --published`` prints what the published KQL, run unmodified by duckdb-kql, returns."""
+    oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
+    from hunting_lib.engine.query import seed_kql
+    from tests.kql_reference import load_into_duckdb, rare_groups_query, run_kql
+
+    out = tmp_path / "published.json"
+    done = run("hunt", "--data-dir", SAMPLE_DATA, "--published", "--output", out)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out.read_text())
+    con = load_into_duckdb(SAMPLE_DATA)
+    groups = run_kql(con, rare_groups_query(seed_kql()))
+    assert sorted((t["FileName"], t["ProcessCommandLine"], t["FolderPath"], t["Count"]) for t in document["rare_tasks"]) \
+        == sorted((r.FileName, r.ProcessCommandLine, r.FolderPath, int(r.count_)) for r in groups.itertuples())
+    activity = run_kql(con, seed_kql())
+
+    def sets(values) -> frozenset:  # the oracle's make_set lists lose "" (docs/kql_semantics.md)
+        return frozenset(json.loads(values) if isinstance(values, str) else list(values)) - {""}
+
+    want = sorted((r.InitiatingProcessFileName, int(r.InitiatingProcessId), r.DeviceName,
+                   sets(r.Actions), sets(r.FileNames), sets(r.RemoteIPs)) for r in activity.itertuples())
+    got = sorted((r["InitiatingProcessFileName"], r["InitiatingProcessId"], r["DeviceName"],
+                  frozenset(r["Actions"]), frozenset(r["FileNames"]), frozenset(r["RemoteIPs"]))
+                 for r in document["activity"])
+    assert got == want and len(want) >= 5
 
 
 def test_sample_command_writes_a_data_folder_the_hunt_reads(tmp_path):
+    import pyarrow.parquet as pq
+
     out = tmp_path / "data"
     done = run("sample", "--output", out, "--scale", "0.1", "--seed", "5", "--format", "parquet")
     assert done.returncode == 0, done.stderr
-    assert (out / "DeviceProcessEvents.parquet").exists() and (out / "scenarios.yaml").exists()
-    assert run("hunt", "--data-dir", out).returncode == 0
+    written = yaml.safe_load((out / "scenarios.yaml").read_text(encoding="utf-8"))
+    assert written["seed"] == 5 and written["scale"] == 0.1
+    # every table the answer key counts is there, with that many rows
+    assert {table: pq.ParquetFile(out / f"{table}.parquet").metadata.num_rows for table in written["rows"]} \
+        == written["rows"]
+    findings = tmp_path / "findings.json"
+    assert run("hunt", "--data-dir", out, "--output", findings).returncode == 0
+    check_attacks_found(json.loads(findings.read_text()), out)
     assert run("sample", "--output", out, "--scale", "0").returncode == 2
 
 

@@ -4,7 +4,9 @@ duckdb-kql (tests/test_kql.py) proves the rendered queries *mean* the right thin
 different engine and accepts things Kusto rejects. Here Kusto.Language itself, the parser behind
 the Sentinel, Defender and ADX query editors, parses and analyses each query against the seven
 tables with their Defender types, so a misspelt column, a type error or a syntax slip fails a test
-instead of failing in front of an analyst.
+instead of failing in front of an analyst. That covers every msticpy template a remote hunt can
+send: the list is ``provider._renderers()`` itself, rendered with hostile data values for both
+scopes and the three dialects, so a template added later cannot be missed.
 
 The second half is about hostile text. Command lines, paths and file names are attacker
 controlled and reach the queries as literals (exclusion values, parent command lines). For more
@@ -458,7 +460,7 @@ def test_kql_datetime_is_one_datetime_literal(stamps, answers):
 
 
 @pytest.fixture(scope="module")
-def answers(kusto, matrix, hostile, stamps) -> dict[str, dict[str, list]]:
+def answers(kusto, matrix, hostile, stamps, templates) -> dict[str, dict[str, list]]:
     """Kusto's answers for every section, from one ``analyse`` call: each Node process spends
     about two CPU seconds loading and warming up, so the sections share one."""
     literals = [kql_datetime(s) for s in stamps]
@@ -467,6 +469,7 @@ def answers(kusto, matrix, hostile, stamps) -> dict[str, dict[str, list]]:
         "controls": (CONTROLS, []),
         "hostile": (hostile["queries"], hostile["texts"]),
         "datetimes": ([f"print t = {lit}" for lit in literals], literals),
+        "templates": (list(templates) + TEMPLATE_CONTROLS, []),
     }
     queries: list[str] = []
     texts: list[str] = []
@@ -480,38 +483,121 @@ def answers(kusto, matrix, hostile, stamps) -> dict[str, dict[str, list]]:
             for name, (q, nq, t, nt) in spans.items()}
 
 
-def test_every_remote_query_parses_for_both_scopes(kusto):
-    """The queries remote hunts send (msticpy templates), rendered for both scopes and the
-    Defender and Sentinel dialects, with hostile group values, analyse without errors."""
-    import pandas as pd
+# --------------------------------------------------------------------------------------------
+# Every msticpy template, as a remote hunt sends it
+#
+# The list comes from ``provider._renderers()`` itself (and must name exactly the templates of the
+# query file), so a template added later is parsed without anyone remembering to add it here.
 
-    from hunting_lib.engine.rarity import TASK_START_COLUMNS
-    from hunting_lib.remote.kql import (
-        render_file_certificates_kql,
-        render_file_profiles_kql,
-        render_flagged_launches_kql,
-        render_fleet_groups_kql,
-        render_ip_devices_kql,
-        render_task_start_groups_kql,
-        render_task_starts_kql,
-    )
 
-    groups = pd.DataFrame({"FileName": ['a"b.exe'], "ProcessCommandLine": ["x\\"], "FolderPath": ["C:\\a\\"]})
-    queries, labels = [], []
-    for scope, target in product(("published", "extended"), ("defender", "sentinel")):
-        params = HuntParams(scope=scope, **WINDOW)
-        rendered = {
-            "task_start_groups": render_task_start_groups_kql(params, target),
-            "task_starts": render_task_starts_kql(params, groups, TASK_START_COLUMNS, target),
-            "flagged_launches": render_flagged_launches_kql(params, TASK_START_COLUMNS, target),
-            "fleet_groups": render_fleet_groups_kql(params, target),
-            "ip_devices": render_ip_devices_kql(params, ["198.51.100.7", 'x"'], target),
-            "file_certificates": render_file_certificates_kql(params, ["ab" * 20], target),
-            "file_profiles": kusto_parser.FILE_PROFILE + render_file_profiles_kql(params, ["ab" * 20], target),
-        }
-        for name, text in rendered.items():
-            queries.append(text)
-            labels.append(f"{name}/{scope}/{target}")
-    failures = [f"{label}: {errors[0]['code']} {errors[0]['message']} at {excerpt(text, errors[0])}"
-                for label, text, errors in zip(labels, queries, kusto_parser.check_queries(queries)) if errors]
-    assert not failures, "\n".join(failures)
+#: Data-borne values: quotes, backslashes, line breaks, KQL syntax, a bidi override.
+TEMPLATE_HOSTILE = ('a"b.exe', "it's.exe", "x\\", "C:\\Users\\a b\\", "two\nlines", "cr\r\nlf", "tab\there",
+                    'say "hi" | take 1 //', "@'x'", "\u202etxt.exe", "é\\ü")
+#: A realistic value for every parameter of the query file that has no default, plus settings that
+#: vary the query text. The test fails on a template parameter missing here.
+TEMPLATE_VALUES: dict[str, object] = {
+    "groups": pd.DataFrame({"FileName": ["evil.exe", *TEMPLATE_HOSTILE],
+                            "ProcessCommandLine": ["evil.exe -run", *reversed(TEMPLATE_HOSTILE)],
+                            "FolderPath": [r"C:\Users\Public\evil.exe", *TEMPLATE_HOSTILE]}),
+    "processes": pd.DataFrame({"DeviceName": ["pc-01", *TEMPLATE_HOSTILE],
+                               "ProcessId": pd.array([4000, *range(1, len(TEMPLATE_HOSTILE)), None], dtype="Int64")}),
+    "device": 'pc"01\\\n| take 1',
+    "ips": ["198.51.100.7", "2001:db8::1", *TEMPLATE_HOSTILE],
+    "sha1s": ["ab" * 20, "0" * 40, *TEMPLATE_HOSTILE],
+    "threshold": 4,
+    "max_devices": 2,
+    "exclusions": "default",
+    "known_tasks": "default",
+}
+TEMPLATE_PARAMS = (
+    ("window, seed parent", {"start": "2026-11-01T00:00:00Z", "end": "2026-11-08T23:59:59.9999999Z"}),
+    ("start only, hostile parents, two tables",
+     {"start": "2026-11-01T06:30:00+02:00", "parent_command_lines": list(EXTRA_PARENTS) + ['x"\n\\'],
+      "tables": ["DeviceNetworkEvents", "DeviceRegistryEvents"], "max_devices": 0, "threshold": 1}),
+)
+#: Negative controls for this section: an unknown table and an unknown function must be errors,
+#: so a clean answer above means every name resolved.
+TEMPLATE_CONTROLS = ["DeviceProcessEvent | take 1", "DeviceProcessEvents | invoke NoSuchFunction()",
+                     "DeviceProcessEvents | where NoSuchFunction(FileName)", "DeviceProcessEvents | project RemoteIP"]
+QUERY_FILE = REPO / "hunting_lib" / "queries" / "msticpy" / "rare_scheduled_tasks.yaml"
+
+
+def template_parameters() -> dict[str, dict[str, object]]:
+    """Per template of the query file, its parameters with their defaults (None when it has none)."""
+    import yaml
+
+    document = yaml.safe_load(QUERY_FILE.read_text(encoding="utf-8"))
+    defaults = {name: spec.get("default") for name, spec in document["defaults"]["parameters"].items()}
+    return {name: {**defaults, **{p: spec.get("default") for p, spec in (source.get("parameters") or {}).items()}}
+            for name, source in document["sources"].items()}
+
+
+@pytest.fixture(scope="module")
+def templates() -> dict[str, list[str]]:
+    """Every template rendered as ``secure()`` renders it (the values, then ``_params_from``, then
+    the template's renderer) for both scopes, the three dialects and two settings; keyed by text."""
+    from hunting_lib.remote.kql_literals import dialect
+    from hunting_lib.remote.provider import _params_from, _renderers
+
+    queries: dict[str, list[str]] = {}
+    declared = template_parameters()
+    for (name, render), (setting, extra), scope, target in product(
+            _renderers().items(), TEMPLATE_PARAMS, ("published", "extended"), DIALECTS):
+        values = {**declared[name], **{k: v for k, v in TEMPLATE_VALUES.items() if k in declared[name]},
+                  **{k: v for k, v in extra.items() if k in declared[name]}, "scope": scope, "dialect": target}
+        missing = sorted(k for k, v in values.items() if v is None and k not in ("start", "end"))
+        assert not missing, f"template {name}: no test value for {missing}; add one to TEMPLATE_VALUES"
+        params = _params_from(values)
+        assert params.scope == scope
+        text = render(params, dialect(target), values)
+        if name == "file_profiles":  # Defender's built-in function, declared for the parser
+            text = kusto_parser.FILE_PROFILE + text
+        queries.setdefault(text, []).append(f"{name}/{scope}/{target}: {setting}")
+    return queries
+
+
+def test_the_templates_are_exactly_the_renderers():
+    from hunting_lib.remote.provider import _renderers
+
+    assert set(_renderers()) == set(template_parameters())
+    # the four that were never parsed before are among them
+    assert {"task_start_groups", "task_starts", "process_events", "device_network"} <= set(_renderers())
+
+
+def test_every_template_parses_and_resolves_in_every_dialect(templates, answers):
+    """Every query a remote hunt can send, for both scopes and the three dialects, with hostile
+    data values: no syntax error and no unresolved table, column or function."""
+    from hunting_lib.remote.provider import _renderers
+
+    results = answers["templates"]["queries"]
+    parsed, controls = results[:len(templates)], results[len(templates):]
+    # unknown table; unknown function, tabular and scalar; a column of another table
+    assert [[e["code"] for e in c] for c in controls] == [["KS204"], ["KS211"], ["KS211"], ["KS142"]], controls
+    labels = [label for labels in templates.values() for label in labels]
+    # every template, scope and dialect was rendered, whatever texts coincided
+    assert {tuple(label.split(":")[0].split("/")) for label in labels} == set(
+        product(_renderers(), ("published", "extended"), DIALECTS))
+    failures = [f"{labels[0]} (+{len(labels) - 1} more): "
+                + "; ".join(f"{e['code']} {e['message']} at {excerpt(text, e)}" for e in errors[:3])
+                for (text, labels), errors in zip(templates.items(), parsed) if errors]
+    assert not failures, f"{len(failures)} of {len(templates)} template queries have Kusto errors:\n" + "\n".join(failures)
+
+
+def test_template_queries_carry_the_data_values_as_literals(templates):
+    """The hostile values really reached the queries (so the clean parse above covers them), each
+    as one escaped literal."""
+    data_templates = {"task_starts": "groups", "task_activity_rows": "groups", "process_events": "processes",
+                      "device_network": "device", "ip_devices": "ips", "file_profiles": "sha1s",
+                      "file_certificates": "sha1s"}
+    by_template: dict[str, list[str]] = {}
+    for text, labels in templates.items():
+        for label in labels:
+            by_template.setdefault(label.split("/")[0], []).append(text)
+    for name, parameter in data_templates.items():
+        for text in by_template[name]:
+            if parameter == "device":
+                assert kql_string(TEMPLATE_VALUES["device"]) in text, name
+            elif name == "task_activity_rows":  # the seed's match lowers the values first
+                assert kql_string('say "hi" | take 1 //'.lower()) in text, name
+            else:
+                assert kql_string('say "hi" | take 1 //') in text, name

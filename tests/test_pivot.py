@@ -67,11 +67,23 @@ def test_process_tree_is_rooted_at_the_schedule_service(result, scenario):
 
 
 def test_plots_embed_no_bokeh_loader_of_their_own(result):
+    from bokeh.models import ColumnDataSource
+
     planted = PLANTED[0]
+    tree = pivot.process_tree(result, task_id(result, planted))
+    timeline = pivot.task_timeline(result, task_id(result, planted))
     with mock.patch("bokeh.io.output_notebook", side_effect=AssertionError("BokehJS loaded again")):
-        tree_plot = pivot.process_tree_plot(pivot.process_tree(result, task_id(result, planted)))
-        timeline_plot = pivot.timeline_plot(pivot.task_timeline(result, task_id(result, planted)))
-    assert tree_plot is not None and timeline_plot is not None
+        tree_plot = pivot.process_tree_plot(tree)
+        timeline_plot = pivot.timeline_plot(timeline)
+    # what the plots draw is the pivots' rows: one node per process of the tree ...
+    (nodes,) = [s.data for s in tree_plot.select({"type": ColumnDataSource}) if "proc_key" in s.data]
+    assert sorted(nodes["CreatedProcessName"]) == sorted(tree["CreatedProcessName"])
+    assert planted["FileName"] in set(nodes["CreatedProcessName"])
+    # ... and one mark per event of the timeline, each at its time, in its table's row
+    events = [s.data for s in timeline_plot.select({"type": ColumnDataSource}) if "y_index" in s.data]
+    drawn = sorted(pd.Timestamp(t) for data in events for t in data["Timestamp"])
+    assert drawn == sorted(timeline["Timestamp"].dt.tz_localize(None))
+    assert len(events) == timeline["Table"].nunique()
 
 
 def test_network_indicators_with_fleet_prevalence(result):

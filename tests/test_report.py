@@ -2,6 +2,7 @@
 
 import json
 import re
+from html.parser import HTMLParser
 
 import nbformat
 import pandas as pd
@@ -24,13 +25,60 @@ def hostile_folder(tmp_path_factory):
     return folder
 
 
+class Page(HTMLParser):
+    """The elements of a report as a browser's parser sees them: every start tag with its
+    attributes, the text of each script element, heading and table cell."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.texts: dict[str, list[str]] = {"script": [], "heading": [], "td": []}
+        self._open: str | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        kind = "heading" if tag in ("h1", "h2", "h3", "h4") else tag
+        if kind in self.texts:
+            self.texts[kind].append("")
+            self._open = kind
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "td", "h1", "h2", "h3", "h4"):
+            self._open = None
+
+    def handle_data(self, data):
+        if self._open:
+            self.texts[self._open][-1] += data
+
+
+#: The hunt notebook's sections, as its Markdown cells name them.
+SECTIONS = ["Hypothesis", "The query", "Rarity", "Triage ranking", "Suppressed: exclusion rules and known tasks",
+            "Activity of the rare tasks", "Pivot into each finding", "Where the two correlation modes disagree",
+            "Fleet charts", "Summary and export"]
+
+
 def test_report_is_written_and_escapes_hostile_text(hostile_folder, tmp_path):
     out = build_report(hostile_folder, tmp_path / "report.html")
-    html = out.read_text(encoding="utf-8")
-    assert "<script>document.title" not in html and "<img src=x onerror" not in html
-    assert "&lt;script&gt;document.title" in html
+    page = Page(out.read_text(encoding="utf-8"))
     findings = json.loads((tmp_path / "findings.json").read_text())
-    assert findings["rare_tasks"][0]["ProcessCommandLine"] == HOSTILE
+    (task,) = findings["rare_tasks"]
+    assert (task["FileName"], task["ProcessCommandLine"]) == ("evil.exe", HOSTILE)
+
+    # the page holds the hunt's sections and a pivot section for the finding, named and scored as
+    # findings.json has it
+    headings = [h.replace("\u00b6", "").strip() for h in page.texts["heading"]]
+    assert [h for h in SECTIONS if h not in headings] == []
+    assert f"{task['FileName']} (score {task['Score']:g})" in headings
+    # the command line shows as text, whole, in table cells (the ranking, the activity, the pivot)
+    assert sum(HOSTILE in cell for cell in page.texts["td"]) >= 3
+    # and nothing of it became markup: no element from the data, no event handler, no script
+    # whose code is the data's
+    assert not [(tag, attrs) for tag, attrs in page.tags if tag == "img" and attrs.get("src") == "x"]
+    assert not [(tag, name) for tag, attrs in page.tags for name in attrs if name.lower().startswith("on")]
+    assert not [code for code in page.texts["script"] if 'document.title="pwned"' in code]
+    assert len([t for t, _ in page.tags if t == "script"]) == len(page.texts["script"])
 
 
 def test_hide_code_leaves_the_code_out(hostile_folder, tmp_path):
@@ -40,9 +88,17 @@ def test_hide_code_leaves_the_code_out(hostile_folder, tmp_path):
 
 
 def test_a_failing_cell_fails_the_report_and_keeps_the_partial_notebook(hostile_folder, tmp_path):
+    missing = tmp_path / "missing.yaml"
     with pytest.raises(ReportError, match="failed .*BadInputError"):
-        build_report(hostile_folder, tmp_path / "r.html", HuntParams(exclusions=str(tmp_path / "missing.yaml")))
-    assert (tmp_path / "r.ipynb").exists() and not (tmp_path / "r.html").exists()
+        build_report(hostile_folder, tmp_path / "r.html", HuntParams(exclusions=str(missing)))
+    assert not (tmp_path / "r.html").exists()
+    # the partial notebook shows where and why it stopped: one cell with the error, none after it run
+    cells = [c for c in nbformat.read(tmp_path / "r.ipynb", as_version=4).cells if c.cell_type == "code"]
+    failed = [i for i, c in enumerate(cells) for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert len(failed) == 1
+    error = next(o for o in cells[failed[0]].outputs if o.get("output_type") == "error")
+    assert error["ename"] == "BadInputError" and missing.name in error["evalue"]
+    assert all(c.execution_count is None for c in cells[failed[0] + 1:])
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
@@ -54,8 +110,15 @@ def test_notebooks_in_git_carry_no_outputs(path):
     assert any("parameters" in c.metadata.get("tags", []) for c in notebook.cells)
 
 
-def test_the_report_notebook_is_the_hunt_notebook():
-    assert HUNT_NOTEBOOK.exists()
+def test_the_report_notebook_is_the_hunt_notebook(sample_report):
+    """The report runs notebooks/rare_scheduled_tasks_hunt.ipynb itself: the executed notebook kept
+    beside the page has its cells, plus only papermill's parameters cell."""
+    assert HUNT_NOTEBOOK.resolve() == (REPO / "notebooks" / "rare_scheduled_tasks_hunt.ipynb").resolve()
+    executed = nbformat.read(sample_report.with_suffix(".ipynb"), as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "max_devices = 1" in injected[0].source
+    source = nbformat.read(HUNT_NOTEBOOK, as_version=4)
+    assert [c.source for c in executed.cells if c not in injected] == [c.source for c in source.cells]
 
 
 @pytest.fixture(scope="module")
