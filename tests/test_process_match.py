@@ -97,7 +97,15 @@ def test_real_export_children_are_linked_despite_creation_time_offsets():
     assert {6592, 10824, 10832, 10848, 10864, 4364, 1584} <= parent_ids  # sc, MpCmdRun x4, taskhostw, sc
     # ...and the hunt's rare groups are found the same way in both modes.
     rare = find_rare_tasks(scheduled_task_starts(processes, params), params)
-    assert len(rare) > 0
+    # The seed's steps 2-3, written out here: not MpCmdRun.exe (case-sensitive !=), and outside
+    # System32 (case-insensitive !startswith) or one of the four shells (=~).
+    name, path = groups["FileName"], groups["FolderPath"]
+    kept = groups[(name != "MpCmdRun.exe") & (~path.str.lower().str.startswith("c:\\windows\\system32\\")
+                                              | name.str.lower().isin(["cmd.exe", "powershell.exe",
+                                                                       "rundll32.exe", "regsvr32.exe"]))]
+    keys = ["FileName", "ProcessCommandLine", "FolderPath"]
+    assert not kept.empty
+    assert set(rare[keys].itertuples(index=False, name=None)) == set(kept[keys].itertuples(index=False, name=None))
 
 
 def test_mode_differences_name_what_each_mode_alone_found():
