@@ -62,9 +62,15 @@ def _shared_present() -> Path:
 needs_shared = pytest.mark.usefixtures("_shared_present")
 
 
+# Pinned for the whole session, not per test: module-scoped fixtures (the notebooks the browser
+# tests run once) and queries rendered at collection time read the clock before any per-test
+# fixture runs. A clock set to 2028 found that (`faketime -f "@2028-01-01 00:00:00" pytest`).
+os.environ["HUNTING_LIB_TODAY"] = PINNED_TODAY
+
+
 @pytest.fixture(autouse=True)
 def _pinned_today(monkeypatch):
-    monkeypatch.setenv("HUNTING_LIB_TODAY", PINNED_TODAY)
+    monkeypatch.setenv("HUNTING_LIB_TODAY", PINNED_TODAY)  # again, should a test have changed it
 T0 = pd.Timestamp("2026-11-02T08:00:00Z")
 
 
