@@ -62,3 +62,19 @@ def normalise_column_name(raw: str, table: str) -> str:
     if base != name and column_type(table, base) is not None:
         return base
     return name
+
+
+def table_parts(path: Path) -> list[Path]:
+    """The files that hold one table: the file itself, or for a table kept as a folder every
+    file in it at any depth (parts, hive partitions, export time folders), in name order."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+    return [path]
+
+
+def parquet_parts(path: Path) -> list[Path] | None:
+    """The parquet files of one table (file or folder), or None when the table is not parquet."""
+    parts = table_parts(path)
+    if parts and all(p.name.lower().endswith(".parquet") for p in parts):
+        return parts
+    return None
