@@ -10,7 +10,7 @@ REPORTS := reports
 KUSTO  := tests/kusto/node_modules/.installed
 BROWSER := $(VENV)/.chromium
 
-.PHONY: setup hunt report test bench evaluate recordings sample clean
+.PHONY: setup hunt report lab test bench evaluate recordings sample clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,16 @@ hunt: $(STAMP)
 # The HTML report alone; HIDE_CODE=1 leaves the code cells out.
 report: $(STAMP)
 	$(PY) -m hunting_lib report --data-dir $(DATA) --output $(REPORTS)/rare_scheduled_tasks.html $(if $(HIDE_CODE),--hide-code)
+
+# JupyterLab on the hunt notebook (the `jupyter` extra: JupyterLab and bokeh's extension; ipywidgets
+# is a dependency). Root needs --allow-root, which Jupyter otherwise refuses.
+LAB_STAMP := $(VENV)/.lab
+$(LAB_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[jupyter]"
+	@touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
+	$(VENV)/bin/jupyter lab notebooks/rare_scheduled_tasks_hunt.ipynb $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP) $(KUSTO) $(BROWSER)
 	$(PY) -m pytest -q

@@ -70,7 +70,7 @@ def test_report_is_written_and_escapes_hostile_text(hostile_folder, tmp_path):
     # findings.json has it
     headings = [h.replace("\u00b6", "").strip() for h in page.texts["heading"]]
     assert [h for h in SECTIONS if h not in headings] == []
-    assert f"{task['FileName']} (score {task['Score']:g})" in headings
+    assert f"Finding #1: {task['FileName']} (score {task['Score']:g})" in headings
     # the command line shows as text, whole, in table cells (the ranking, the activity, the pivot)
     assert sum(HOSTILE in cell for cell in page.texts["td"]) >= 3
     # and nothing of it became markup: no element from the data, no event handler, no script
@@ -168,3 +168,46 @@ def test_interactive_mode_shows_widgets_and_never_waits(hostile_folder, tmp_path
                                progress_bar=False, execution_timeout=120)
     outputs = [o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", [])]
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+
+
+def test_exploring_never_changes_the_hunt_the_summary_and_exports_describe(tmp_path):
+    """The widget's function, called as the button calls it (threshold 10), keeps its hunt in
+    `explored`: `result` stays the parameters cell's hunt, and findings.json is that hunt's."""
+    import papermill
+
+    from hunting_lib import load_data_folder, run_hunt
+    from hunting_lib.hunt import hunt_columns
+    from hunting_lib.report.output import hunt_document
+    from tests.conftest import SAMPLE_DATA
+
+    notebook = nbformat.read(HUNT_NOTEBOOK, as_version=4)
+    explore_at = next(i for i, c in enumerate(notebook.cells) if "def explore(" in c.source)
+    probe = nbformat.v4.new_code_cell(
+        "hunt_before = result\n"
+        "document_before = json.dumps(hunt_document(result), default=str)\n"
+        "explore(10, 0, 1)\n"
+        "import json as _json\n"
+        "print(_json.dumps({'same_object': result is hunt_before,\n"
+        "                   'same_document': json.dumps(hunt_document(result), default=str) == document_before,\n"
+        "                   'explored_groups': len(explored.rare_tasks), 'result_groups': len(result.rare_tasks)}))")
+    setup = nbformat.v4.new_code_cell("import json\nfrom hunting_lib.report.output import hunt_document")
+    notebook.cells[explore_at + 1:explore_at + 1] = [setup, probe]
+    source = tmp_path / "notebooks" / HUNT_NOTEBOOK.name
+    source.parent.mkdir()
+    nbformat.write(notebook, source)
+    executed = papermill.execute_notebook(
+        str(source), str(tmp_path / "run.ipynb"), kernel_name="python3", cwd=str(source.parent),
+        parameters={"data_dir": str(SAMPLE_DATA), "papermill_run": True, "export_dir": str(tmp_path / "exports")},
+        progress_bar=False, execution_timeout=300)
+    (ran,) = [c for c in executed.cells if c.source == probe.source]  # papermill adds a cell above
+    printed = "".join(o.get("text", "") for o in ran.outputs if o.get("output_type") == "stream")
+    state = json.loads(printed.strip().splitlines()[-1])
+    # threshold 10 finds more groups than 3: had `explore` rebound `result`, it would show here
+    assert state["explored_groups"] > state["result_groups"]
+    assert state["same_object"] and state["same_document"]
+    # and the exported findings are the parameters cell's hunt, computed here independently
+    expected = run_hunt(load_data_folder(SAMPLE_DATA, columns=hunt_columns()), HuntParams())
+    exported = json.loads((tmp_path / "exports" / "findings.json").read_text(encoding="utf-8"))
+    assert exported["parameters"]["threshold"] == 3
+    assert [(t["FileName"], t["ProcessCommandLine"]) for t in exported["rare_tasks"]] == \
+        [(t["FileName"], t["ProcessCommandLine"]) for t in hunt_document(expected)["rare_tasks"]]
