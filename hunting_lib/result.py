@@ -57,6 +57,9 @@ class HuntResult:
     #: Which reader loaded the data (``scan``, ``full``, ``frames`` or ``remote``), and why a
     #: hunt that asked for the scan fell back (``fallback``).
     reader: dict[str, str] = field(default_factory=dict)
+    #: What pivots read later of a scanned hunt's files (``engine.slices.FindingSlices``): made by
+    #: ``pivots.pivot`` on first use, so every finding's pivot shares one read.
+    slices: Any = field(default=None, repr=False)
 
     @property
     def parameters(self) -> dict[str, Any]:

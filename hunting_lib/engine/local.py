@@ -13,7 +13,7 @@ import pandas as pd
 from hunting_lib.engine.columns import hunt_columns
 from hunting_lib.engine.correlate import process_activity_rows, stack_newest_first, task_activity_rows
 from hunting_lib.engine.fleet import FleetContext, fleet_context
-from hunting_lib.engine.loader import DataFolder, ensure_columns, load_data_folder
+from hunting_lib.engine.loader import DataFolder, ensure_columns
 from hunting_lib.engine.rarity import find_rare_tasks
 from hunting_lib.engine.scope import host_tripwire_starts, scoped_task_starts
 from hunting_lib.params import HuntParams
@@ -22,11 +22,24 @@ from hunting_lib.schema import PROCESS_TABLE
 
 
 class LocalTables:
-    """Local data as a hunt source: rarity and correlation in pandas, over the loaded tables."""
+    """Local data as a hunt source: rarity and correlation in pandas, over the loaded tables.
 
-    def __init__(self, source: str | Path | DataFolder | Mapping[str, pd.DataFrame]):
+    A folder's path is read when the parameters are known (``prepare``), the way the ``hunt``
+    command reads it (``fast_load.load_for_hunt``): a parquet folder through the scan, which keeps
+    only the rows this hunt uses (pivots then read the findings' devices, ``engine.slices``), any
+    other folder whole.
+    """
+
+    def __init__(self, source: str | Path | DataFolder | Mapping[str, pd.DataFrame], date_order: str = "auto"):
+        self.path: Path | None = None
+        self.date_order = date_order
         if isinstance(source, (str, Path)):
-            source = load_data_folder(source, columns=hunt_columns())
+            self.path = Path(source)
+            self.tables, self.files, self.complete, self.reader, self.scanned_fleet = {}, {}, False, {}, None
+            return
+        self._take(source)
+
+    def _take(self, source: DataFolder | Mapping[str, pd.DataFrame]) -> None:
         if isinstance(source, DataFolder):
             self.tables = dict(source.tables)
             self.files = {t: str(p) for t, p in source.files.items()}
@@ -41,6 +54,11 @@ class LocalTables:
             self.files, self.complete, self.reader, self.scanned_fleet = {}, True, {"reader": "frames"}, None
 
     def prepare(self, params: HuntParams) -> HuntParams:
+        if self.path is not None:
+            from hunting_lib.engine.fast_load import load_for_hunt  # polars, only for a path
+
+            self._take(load_for_hunt(self.path, params, hunt_columns(), date_order=self.date_order))
+            self.path = None
         return params
 
     def launches(self, params: HuntParams) -> Launches:

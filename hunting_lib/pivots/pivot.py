@@ -27,10 +27,16 @@ import numpy as np
 import pandas as pd
 
 from hunting_lib.engine.addresses import ip_kind
-from hunting_lib.engine.correlate import ACTIVITY_COLUMNS, process_activity_rows
+from hunting_lib.engine.correlate import (
+    ACTIVITY_COLUMNS,
+    match_mode_differences,
+    process_activity_rows,
+    summarise_activity,
+)
 from hunting_lib.engine.loader import ensure_columns
 from hunting_lib.engine.query import seed_literals
 from hunting_lib.engine.rarity import GROUP_KEYS, window_mask
+from hunting_lib.engine.slices import FindingSlices
 from hunting_lib.report.output import plot_safe
 from hunting_lib.result import HuntResult
 from hunting_lib.schema import PROCESS_TABLE, column_type
@@ -42,19 +48,35 @@ TIMELINE_COLUMNS = ["Timestamp", "DeviceName", "Table", "ActionType", "Depth", "
 # Events of a task's processes
 
 
+def finding_slices(result: HuntResult) -> FindingSlices | None:
+    """What pivots read of a hunt the parquet scan ran (no tables kept): the findings' devices
+    from its files (``engine.slices``), made on first use and kept on the result. None when the
+    result holds its tables (``data``) or a remote source."""
+    if result.data is not None or result.remote is not None or not result.sources:
+        return None
+    if result.slices is None:
+        result.slices = FindingSlices(dict(result.sources))
+    return result.slices
+
+
 def process_rows(result: HuntResult) -> pd.DataFrame:
     """Events of every rare task's processes and descendants, keyed by ``TaskId``.
 
     The hunt's own activity rows when it matched by process; otherwise computed once from the
-    hunt's data (local) or source (remote) and cached on the result.
+    hunt's data (local), the rare groups' devices read from its files (a scanned hunt), or its
+    source (remote), and cached on the result.
     """
     if "TaskId" in result.activity_rows.columns:
         return result.activity_rows
     cached = getattr(result, "_process_rows", None)
     if cached is not None:
         return cached
+    slices = finding_slices(result)
     if result.data is not None:
         rows = process_activity_rows(result.data, result.task_starts, result.rare_tasks, result.params)
+    elif slices is not None:
+        tables = slices.tables(result.task_starts, result.rare_tasks)
+        rows = process_activity_rows(tables, result.task_starts, result.rare_tasks, result.params)
     elif result.remote is not None:
         from hunting_lib.remote.hunt import remote_process_rows  # the remote engine's tree walk
 
@@ -63,6 +85,23 @@ def process_rows(result: HuntResult) -> pd.DataFrame:
         raise ValueError("this result keeps no data to pivot on (run the hunt from a folder or provider)")
     result._process_rows = rows
     return rows
+
+
+def compare_match_modes(result: HuntResult) -> pd.DataFrame:
+    """``correlate.match_mode_differences`` between this hunt's activity and the other match
+    mode's, for the same rare groups (rarity does not depend on the match mode, so the other mode
+    needs no second hunt): ``--match process``'s activity is ``process_rows``, which a scanned
+    hunt reads from the rare groups' devices only; the seed's string match needs the loaded
+    tables (a ``--match process`` hunt reads them whole) or a remote source's second run."""
+    if result.params.match == "seed":
+        return match_mode_differences(result.activity, summarise_activity(process_rows(result)))
+    if result.data is None:
+        raise ValueError("the seed's match needs the hunt's tables: run it from a folder, or the remote hunt again")
+    from hunting_lib.engine.local import LocalTables  # the seed's match as the hunt runs it
+
+    seed = replace(result.params, match="seed")
+    rows = LocalTables(result.data).activity_rows(seed, result.task_starts, result.rare_tasks)
+    return match_mode_differences(summarise_activity(rows), result.activity)
 
 
 def _task(result: HuntResult, task_id: int) -> pd.Series:
@@ -278,16 +317,8 @@ def network_indicators(result: HuntResult, task_id: int | None = None) -> pd.Dat
             "Source": "activity",
         })
     tasks = result.rare_tasks if task_id is None else result.rare_tasks[result.rare_tasks["TaskId"] == task_id]
-    if "Indicators" not in tasks:  # a hunt run with indicators=False
-        from hunting_lib.triage.scoring import command_indicators
-
-        tasks = tasks.assign(Indicators=command_indicators(tasks["ProcessCommandLine"], tasks["DecodedCommand"]))
-    iocs = tasks[["TaskId", "Indicators"]].explode("Indicators").dropna(subset=["Indicators"])
-    from_commands = pd.DataFrame(columns=INDICATOR_COLUMNS)
-    if len(iocs):
-        split = iocs["Indicators"].str.split(":", n=1, expand=True)
-        from_commands = pd.DataFrame({"Type": split[0].replace({"ipv4": "ip", "ipv6": "ip"}), "Indicator": split[1],
-                                      "TaskId": iocs["TaskId"].to_numpy()})
+    from_commands = _command_iocs(tasks)
+    if len(from_commands):
         from_commands = from_commands.groupby(["Indicator", "Type"], as_index=False).agg(
             TaskIds=("TaskId", lambda v: sorted({int(t) for t in v})))
         from_commands["Source"] = "command line"
@@ -309,6 +340,20 @@ def network_indicators(result: HuntResult, task_id: int | None = None) -> pd.Dat
     return combined.sort_values(["FleetDevices", "Indicator"], kind="stable").reset_index(drop=True)[INDICATOR_COLUMNS]
 
 
+def _command_iocs(tasks: pd.DataFrame) -> pd.DataFrame:
+    """The IoCs in the tasks' command lines: one row per TaskId, Type (ip, url, dns, ...), Indicator."""
+    if "Indicators" not in tasks:  # a hunt run with indicators=False
+        from hunting_lib.triage.scoring import command_indicators
+
+        tasks = tasks.assign(Indicators=command_indicators(tasks["ProcessCommandLine"], tasks["DecodedCommand"]))
+    iocs = tasks[["TaskId", "Indicators"]].explode("Indicators").dropna(subset=["Indicators"])
+    if iocs.empty:
+        return pd.DataFrame(columns=["Type", "Indicator", "TaskId"])
+    split = iocs["Indicators"].str.split(":", n=1, expand=True)
+    return pd.DataFrame({"Type": split[0].replace({"ipv4": "ip", "ipv6": "ip"}), "Indicator": split[1],
+                         "TaskId": iocs["TaskId"].to_numpy()})
+
+
 #: The columns of ``device_network``: the hunt's columns that the network table has.
 NETWORK_TABLE = "DeviceNetworkEvents"
 NETWORK_COLUMNS = [c for c in ACTIVITY_COLUMNS if column_type(NETWORK_TABLE, c) is not None]
@@ -324,8 +369,10 @@ def device_network(result: HuntResult, device: str, start: Any = None, end: Any 
     """
     window = replace(result.params, start=result.params.start if start is None else start,
                      end=result.params.end if end is None else end)
-    if result.data is not None:
-        network = result.data.get(NETWORK_TABLE)
+    slices = finding_slices(result)
+    if result.data is not None or slices is not None:
+        network = result.data.get(NETWORK_TABLE) if result.data is not None else slices.device_network(
+            device, NETWORK_COLUMNS)
         network = ensure_columns(network if network is not None else pd.DataFrame(), NETWORK_TABLE, NETWORK_COLUMNS)
         keep = network["DeviceName"].eq(device).to_numpy(dtype=bool) & window_mask(network["Timestamp"], window)
         rows = network.loc[keep, NETWORK_COLUMNS]
@@ -348,11 +395,23 @@ def _host(urls: pd.Series) -> pd.Series:
 def fleet_prevalence(result: HuntResult, indicators: pd.DataFrame) -> pd.DataFrame:
     """For each indicator: how many devices contacted it in the hunt's data, and which processes."""
     columns = ["Indicator", "Type", "FleetDevices", "FleetProcesses"]
-    network = (result.data or {}).get("DeviceNetworkEvents")
-    if network is None or network.empty or indicators.empty:
+    if indicators.empty:
         return pd.DataFrame(columns=columns)
     ips = set(indicators.loc[indicators["Type"] == "ip", "Indicator"])
     hosts = {h for h in _host(indicators.loc[indicators["Type"].isin(["url", "dns"]), "Indicator"]) if h}
+    slices = finding_slices(result)
+    if result.data is not None:
+        network = result.data.get(NETWORK_TABLE)
+    elif slices is not None:  # a scanned hunt: the fleet's contacts of the hunt's indicators, read once
+        every = _command_iocs(result.rare_tasks)
+        contacted = process_rows(result)["RemoteIP"].dropna().unique()
+        every_ips = ips | set(every.loc[every["Type"] == "ip", "Indicator"]) | {ip for ip in contacted if ip}
+        every_hosts = hosts | {h for h in _host(every.loc[every["Type"].isin(["url", "dns"]), "Indicator"]) if h}
+        network = slices.indicator_contacts(every_ips, every_hosts)
+    else:
+        network = None
+    if network is None or network.empty:
+        return pd.DataFrame(columns=columns)
     frame = network[["DeviceName", "InitiatingProcessFileName", "RemoteIP", "RemoteUrl"]]
     by_ip = frame[frame["RemoteIP"].isin(ips)].assign(Key=lambda f: f["RemoteIP"])
     # A URL's host may be a name (matched against RemoteUrl) or an address (against RemoteIP).
