@@ -26,13 +26,17 @@ from hunting_lib.engine.correlate import (
 from hunting_lib.engine.fleet import FleetContext, group_keys, public_ips
 from hunting_lib.engine.loader import apply_schema, ensure_columns
 from hunting_lib.engine.paths import normalised
+from hunting_lib.engine.progress import progress
 from hunting_lib.engine.rarity import GROUP_KEYS, TASK_START_COLUMNS, rare_from_statistics
 from hunting_lib.errors import DataWarning
 from hunting_lib.params import HuntParams
 from hunting_lib.remote.kql import dialect
 from hunting_lib.remote.provider import RemoteQueryError, RemoteSource, concat_pieces, run_complete, secure, typed_rows
 from hunting_lib.result import Launches
-from hunting_lib.schema import PROCESS_TABLE
+from hunting_lib.schema import PROCESS_TABLE, TABLES
+
+#: Device names in one narrowed row query: keeps the query text short, whatever the fleet.
+DEVICES_PER_QUERY = 1000
 
 
 def _as_list(value: Any) -> list:
@@ -58,6 +62,7 @@ def _merge_group_statistics(pieces: list[pd.DataFrame]) -> pd.DataFrame:
     frame["Accounts"] = frame["Accounts"].map(_as_list)
     grouped = frame.groupby(GROUP_KEYS, sort=False, dropna=False)
     merged = grouped.agg(Count=("Count", "sum"), FirstSeen=("FirstSeen", "min"), LastSeen=("LastSeen", "max"))
+    merged["Count"] = merged["Count"].astype("int64")
     merged["Devices"] = grouped["Devices"].agg(lambda lists: sorted({d for v in lists for d in v}))
     merged["Accounts"] = grouped["Accounts"].agg(lambda lists: sorted({a for v in lists for a in v}))
     return merged.reset_index()[columns]
@@ -117,11 +122,47 @@ def _canonical_table(source: RemoteSource, name: str) -> str:
     return reverse.get(name, name)
 
 
+def device_chunks(counts: pd.DataFrame, row_budget: int, per_query: int = DEVICES_PER_QUERY) -> list[list[str]]:
+    """Devices (``DeviceName`` with its matched ``Rows``) in chunks of at most ``per_query`` names
+    whose rows add up to about ``row_budget`` (plus at most one device's), so each row query is
+    expected to come back whole; a device with more rows than the limit is split in time later."""
+    counts = counts.sort_values("DeviceName", kind="stable").reset_index(drop=True)
+    rows = pd.to_numeric(counts["Rows"], errors="coerce").fillna(0).astype("int64")
+    before = rows.cumsum() - rows
+    chunk = pd.DataFrame({"by_rows": before // max(row_budget, 1), "by_names": counts.index // per_query})
+    return [list(frame) for _, frame in counts["DeviceName"].groupby([chunk["by_rows"], chunk["by_names"]], sort=True)]
+
+
 def _seed_rows(source: RemoteSource, params: HuntParams, rare_tasks: pd.DataFrame) -> pd.DataFrame:
-    rows = concat_pieces(run_complete(source, "task_activity_rows", params.start, params.end,
-                                groups=rare_tasks[GROUP_KEYS]))
+    """The seed's step 5 rows, read device by device: first how many rows each device holds (one
+    aggregate), then the rows of only those devices, in chunks sized under the row limit."""
+    groups = rare_tasks[GROUP_KEYS]
+    counts = concat_pieces(run_complete(source, "task_activity_devices", params.start, params.end, groups=groups))
+    chunks = device_chunks(counts, source.limit // 2) if not counts.empty else []
+    rows = concat_pieces([piece for chunk in progress(chunks, "activity rows, by device")
+                          for piece in run_complete(source, "task_activity_rows", params.start, params.end,
+                                                    groups=groups, devices=chunk)])
     pieces = [frame.assign(Table=table) for table, frame in _by_table(source, rows)]
     return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS)
+
+
+def check_tables(source: RemoteSource, params: HuntParams) -> list[str]:
+    """The Device* tables the workspace lacks (one cheap query), with a warning naming them.
+
+    The activity queries union the tables with ``isfuzzy=true``, so a missing one does not fail
+    the hunt; this says which one the hunt went without. DeviceProcessEvents cannot be missing.
+    """
+    found = concat_pieces(run_complete(source, "table_presence", params.start, params.end))
+    present = set(found["SourceTable"]) if "SourceTable" in found else set()
+    missing = [table for table in TABLES if table not in present]
+    source.missing_tables = missing
+    if PROCESS_TABLE in missing:
+        raise RemoteQueryError(f"the workspace has no {PROCESS_TABLE} table (or names it otherwise: see "
+                               "table_names); the hunt cannot run without it")
+    if missing:
+        warnings.warn(f"the workspace does not collect {', '.join(missing)}: the hunt ran without "
+                      f"{'it' if len(missing) == 1 else 'them'}", DataWarning, stacklevel=2)
+    return missing
 
 
 def _host_rows(source: RemoteSource, params: HuntParams, task_starts: pd.DataFrame,
@@ -212,7 +253,9 @@ class RemoteHunt:
 
     def prepare(self, params: HuntParams) -> HuntParams:
         start, end = _window(params)
-        return replace(params, start=start, end=end)
+        params = replace(params, start=start, end=end)
+        check_tables(self.source, params)
+        return params
 
     def launches(self, params: HuntParams) -> Launches:
         source, start, end = self.source, params.start, params.end
@@ -254,8 +297,12 @@ class RemoteHunt:
         return file_information(self.source, params, rare_tasks, task_starts)
 
     def describe(self) -> dict[str, Any]:
-        return {"sources": {"provider": type(self.source.provider).__name__, "dialect": self.source.dialect},
-                "data": None, "remote": self.source, "reader": {"reader": "remote"}}
+        source = self.source
+        # what the run cost the tenant: it goes into the JSON's ``parameters``
+        spent = {"reader": "remote", "remote_queries": source.queries_used, "remote_rows": source.rows_fetched,
+                 "remote_query_budget": source.query_budget, "remote_missing_tables": list(source.missing_tables)}
+        return {"sources": {"provider": type(source.provider).__name__, "dialect": source.dialect},
+                "data": None, "remote": source, "reader": spent}
 
 
 def _launches(raw: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -238,25 +238,62 @@ def _projectable(columns: Iterable[str], tables: Iterable[str]) -> list[str]:
 
 
 def _union(params: HuntParams, target: Dialect, tables: Iterable[str]) -> str:
+    """The tables as one union that still runs when a workspace does not collect one of them
+    (``isfuzzy=true``); ``render_table_presence_kql`` says which one was left out."""
     names = ", ".join(target.tables[t] for t in tables)
-    return f"union withsource=SourceTable {names}" + window_filter(params, target.time_column)
+    return f"union isfuzzy=true withsource=SourceTable {names}" + window_filter(params, target.time_column)
 
 
-def render_activity_rows_kql(
-    params: HuntParams, rare_tasks: pd.DataFrame, columns: Iterable[str], target: str | Dialect = "defender"
-) -> str:
-    """The seed's last step without its summary: every matching event, with ``columns``."""
+def render_table_presence_kql(params: HuntParams, target: str | Dialect = "defender",
+                              tables: Iterable[str] = TABLES) -> str:
+    """One row per table the workspace has (``SourceTable``, the kit's name; ``Rows``, its size).
+
+    Each leg only counts its table (cheap: Kusto answers ``count`` from metadata); a table the
+    workspace lacks makes its leg fail, which the fuzzy union drops, so its row is missing.
+    """
     target = dialect(target) if isinstance(target, str) else target
+    legs = ",\n    ".join(f"({target.tables[t]} | count | project SourceTable = {kql_string(t)}, Rows = Count)"
+                            for t in tables)
+    return _parameters(params, []) + f"union isfuzzy=true\n    {legs}"
+
+
+def _seed_match(params: HuntParams, rare_tasks: pd.DataFrame, target: Dialect, devices: Iterable[str] | None) -> str:
+    """The seed's step 5 filter over the union, on ``devices`` only when given (tested first:
+    DeviceName is the cheapest column to filter on and the one the service indexes)."""
     lowered = {key: sorted({str(v).lower() for v in rare_tasks[key]}) for key in
                ("FileName", "ProcessCommandLine", "FolderPath")}
+    narrow = "" if devices is None else f"\n| where DeviceName in {kql_string_list(sorted(set(devices)))}"
     return (
         _parameters(params, [])
         + _union(params, target, TABLES)
+        + narrow
         + f"\n| where tolower(InitiatingProcessFileName) in {kql_string_list(lowered['FileName'])}"
         + f"\n    and tolower(InitiatingProcessCommandLine) in {kql_string_list(lowered['ProcessCommandLine'])}"
         + f"\n    and tolower(InitiatingProcessFolderPath) in {kql_string_list(lowered['FolderPath'])}"
-        + "\n| project SourceTable, " + ", ".join(_projectable(columns, TABLES))
     )
+
+
+def render_activity_rows_kql(
+    params: HuntParams, rare_tasks: pd.DataFrame, columns: Iterable[str], target: str | Dialect = "defender",
+    devices: Iterable[str] | None = None,
+) -> str:
+    """The seed's last step without its summary: every matching event, with ``columns``; with
+    ``devices``, only the events on those devices (``render_activity_devices_kql`` says which)."""
+    target = dialect(target) if isinstance(target, str) else target
+    return (_seed_match(params, rare_tasks, target, devices)
+            + "\n| project SourceTable, " + ", ".join(_projectable(columns, TABLES)))
+
+
+def render_activity_devices_kql(params: HuntParams, rare_tasks: pd.DataFrame,
+                                target: str | Dialect = "defender") -> str:
+    """Per device, how many events the seed's step 5 matches there (``DeviceName``, ``Rows``).
+
+    The seed matches a rare group's process on any device, not only where the task ran, so the
+    devices to read come from this count rather than from the groups; it also sizes each row
+    query under the service's row limit before it is sent.
+    """
+    target = dialect(target) if isinstance(target, str) else target
+    return _seed_match(params, rare_tasks, target, None) + "\n| summarize Rows = count() by DeviceName"
 
 
 def render_rows_by_process_kql(

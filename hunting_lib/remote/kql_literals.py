@@ -74,3 +74,36 @@ def window_filter(params: HuntParams, time_column: str) -> str:
     if params.start is None:
         return f"\n| where {time_column} <= HuntEnd"
     return f"\n| where {time_column} between (HuntStart .. HuntEnd)"
+
+
+#: One piece of a hash split: ``((parts, remainder), ...)``, each pair refining the one before it.
+DeviceSlice = tuple[tuple[int, int], ...]
+
+
+def device_slice_filter(device_slice: DeviceSlice) -> str:
+    """``| where hash(DeviceName, N) == k ...``: the devices of one piece of a hash split.
+
+    Kusto's ``hash(source, mod)`` is the xxhash64 value modulo ``mod`` (Kusto docs, "hash()"), so
+    ``hash(x, 2N) == k`` or ``== k + N`` together are exactly ``hash(x, N) == k``: halving a piece
+    keeps the pieces disjoint and their union whole. The split is by DeviceName, the key every
+    step of the hunt groups and joins devices by, so one machine's rows never straddle two pieces
+    (a re-onboarded machine has two DeviceIds under one name).
+    """
+    if not device_slice:
+        return ""
+    tests = " and ".join(f"hash(DeviceName, {int(parts)}) == {int(remainder)}" for parts, remainder in device_slice)
+    return f"\n| where {tests}"
+
+
+def with_device_slice(query: str, time_column: str, device_slice: DeviceSlice) -> str:
+    """``query`` with every table read narrowed to one hash piece of the devices.
+
+    Each read of a table in the remote queries is followed by the window filter, so the piece's
+    filter goes right after each of them. A query with no windowed read cannot be split by device.
+    """
+    if not device_slice:
+        return query
+    anchor = f"\n| where {time_column} between (HuntStart .. HuntEnd)"
+    if anchor not in query:
+        raise ValueError("this query reads no table through the hunt's window; it cannot be split by device")
+    return query.replace(anchor, anchor + device_slice_filter(device_slice))

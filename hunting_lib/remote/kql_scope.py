@@ -160,7 +160,7 @@ def _flagged_lets(params: HuntParams, target, config: ScopeConfig, paths: PathCo
         "let System32Launches = Launches | where InScopeBy == \"\" | extend Created = coalesce(ProcessCreationTime, "
         "Timestamp);\n"
         "let HostNames = System32Launches | distinct Name = tolower(FileName);\n"
-        f"let HostTripped = materialize(union {', '.join(pieces)});\n"
+        f"let HostTripped = materialize(union isfuzzy=true {', '.join(pieces)});\n"
         # An event with its process's creation time: the first launch from a second before it to
         # a minute after. Without it: the latest launch at or before the event.
         "let ByCreation = System32Launches\n"
