@@ -90,7 +90,7 @@ class FindingSlices:
 
         plans = []
         for part in parts:
-            frame = pl.scan_parquet(part)
+            frame = pl.scan_parquet(part, hive_partitioning=False)  # a folder name is no column
             schema = frame.collect_schema()
             renamed = {raw: normalise_column_name(raw, table) for raw in schema.names()}
             frame = frame.rename({raw: new for raw, new in renamed.items() if raw != new})
