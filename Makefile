@@ -27,9 +27,9 @@ hunt: $(STAMP)
 	$(PY) -m hunting_lib hunt --data-dir $(DATA) --output $(REPORTS)/findings.json
 	$(PY) -m hunting_lib report --data-dir $(DATA) --output $(REPORTS)/rare_scheduled_tasks.html
 
-# The HTML report alone; HIDE_CODE=1 leaves the code cells out.
+# The HTML report alone; code cells are left out unless SHOW_CODE=1.
 report: $(STAMP)
-	$(PY) -m hunting_lib report --data-dir $(DATA) --output $(REPORTS)/rare_scheduled_tasks.html $(if $(HIDE_CODE),--hide-code)
+	$(PY) -m hunting_lib report --data-dir $(DATA) --output $(REPORTS)/rare_scheduled_tasks.html $(if $(SHOW_CODE),--show-code)
 
 # JupyterLab on the hunt notebook (the `jupyter` extra: JupyterLab and bokeh's extension; ipywidgets
 # is a dependency). Root needs --allow-root, which Jupyter otherwise refuses.

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from hunting_lib.report.tables import short_sources
 from hunting_lib.report.text import safe_text
 from hunting_lib.result import HuntResult
 
@@ -32,7 +33,8 @@ def markdown_text(value: object, limit: int = 200) -> str:
 
     text = safe_text(value)
     text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
+    # Quotes need no escaping in text, and an escaped one (&#x27;) would show its '#' escaped.
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def plot_safe(values: pd.Series) -> pd.Series:
@@ -69,7 +71,8 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def hunt_document(result: HuntResult) -> dict[str, Any]:
     """The contract's JSON object: ``parameters``, ``rare_tasks`` (rank order) and ``activity``."""
-    parameters = {**result.parameters, "sources": result.sources}
+    # Files by folder and name only: the document is shared, the analyst's local paths are not.
+    parameters = {**result.parameters, "sources": short_sources(result.sources)}
     return {
         "parameters": parameters,
         "rare_tasks": frame_records(result.rare_tasks),

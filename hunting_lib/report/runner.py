@@ -80,11 +80,18 @@ def build_report(
     data_dir: str | Path,
     output: str | Path,
     params: HuntParams | None = None,
-    hide_code: bool = False,
+    show_code: bool = False,
     notebook: str | Path = HUNT_NOTEBOOK,
     date_order: str = "auto",
+    progress_bar: bool | None = None,
 ) -> Path:
-    """Run the hunt notebook on ``data_dir`` and write one HTML report to ``output``."""
+    """Run the hunt notebook on ``data_dir`` and write one HTML report to ``output``.
+
+    The report reads as findings, not as code: code cells are left out unless ``show_code``.
+    ``progress_bar`` (papermill's, one step per cell) defaults to on only where someone watches a
+    terminal (``engine.progress.progress_enabled``); the kernel itself never draws a bar, since
+    its output becomes the report.
+    """
     import papermill
 
     params = params or HuntParams()
@@ -100,13 +107,18 @@ def build_report(
     executed = output.with_suffix(".ipynb")
     # The kernel inherits a fixed hash seed: msticpy builds plot columns from sets, whose order
     # otherwise changes from run to run, and the report body with it.
-    previous_seed = os.environ.get("PYTHONHASHSEED")
-    os.environ["PYTHONHASHSEED"] = "0"
+    from hunting_lib.engine.progress import progress_enabled
+
+    if progress_bar is None:
+        progress_bar = progress_enabled()
+    kernel_env = {"PYTHONHASHSEED": "0", "HUNTING_LIB_PROGRESS": "0"}
+    previous = {name: os.environ.get(name) for name in kernel_env}
+    os.environ.update(kernel_env)
     try:
         papermill.execute_notebook(
             str(notebook), str(executed),
             parameters=notebook_parameters(data_dir, params, output.parent, date_order),
-            kernel_name="python3", cwd=str(Path(notebook).parent), progress_bar=False, log_output=False,
+            kernel_name="python3", cwd=str(Path(notebook).parent), progress_bar=progress_bar, log_output=False,
             # The kernel logs a TCP notice at start and a KeyboardInterrupt at shutdown: noise.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
@@ -117,24 +129,54 @@ def build_report(
             f"the partly run notebook is {executed}"
         ) from None
     finally:
-        if previous_seed is None:
-            os.environ.pop("PYTHONHASHSEED", None)
-        else:
-            os.environ["PYTHONHASHSEED"] = previous_seed
-    return notebook_to_html(executed, output, hide_code)
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return notebook_to_html(executed, output, show_code=show_code)
 
 
-def notebook_to_html(executed: str | Path, output: str | Path, hide_code: bool = False) -> Path:
-    """Write an executed notebook as one offline HTML page (no script from a CDN, stable ids)."""
+_PATH_ASSIGNMENT = re.compile(r'^(?P<name>\w+) = (?P<quote>["\'])(?P<value>.*)(?P=quote)$', re.MULTILINE)
+
+
+def local_paths_as_names(source: str) -> str:
+    """Papermill's parameter cell with each absolute path shown by its last part (folder or file name).
+
+    The report command passes resolved paths to the kernel (it runs in the notebook's folder);
+    the page an analyst shares should not carry their machine's folder layout.
+    """
+    from hunting_lib.report.tables import short_path
+
+    def shorten(match: re.Match) -> str:
+        value = match.group("value")
+        if not (value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value) or value.startswith("\\\\")):
+            return match.group(0)
+        return f'{match.group("name")} = {match.group("quote")}{short_path(value, parts=1)}{match.group("quote")}'
+
+    return _PATH_ASSIGNMENT.sub(shorten, source)
+
+
+def notebook_to_html(executed: str | Path, output: str | Path, show_code: bool = False,
+                     hide_code: bool | None = None) -> Path:
+    """Write an executed notebook as one offline HTML page (no script from a CDN, stable ids).
+
+    Code cells are left out unless ``show_code``; ``hide_code`` is the older spelling
+    (``hide_code=False`` shows the code).
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
+    if hide_code is not None:
+        show_code = not hide_code
+    hide = not show_code
     exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)],
-                            exclude_input=hide_code, exclude_input_prompt=hide_code,
-                            exclude_output_prompt=hide_code)
+                            exclude_input=hide, exclude_input_prompt=hide, exclude_output_prompt=hide)
     notebook_node = nbformat.read(executed, as_version=4)
     for index, cell in enumerate(notebook_node.cells):
         cell["id"] = f"cell-{index}"  # papermill gives its injected cell a random id
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["source"] = local_paths_as_names(cell["source"])
     body, _ = exporter.from_notebook_node(notebook_node)
     output = Path(output)
     output.write_text(stable_ids(body), encoding="utf-8")
