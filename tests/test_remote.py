@@ -159,10 +159,13 @@ def test_auth_failure_and_schema_change_are_clear_errors(sentinel):
     # column the intact driver returns for the very same query
     driver = changed._query_provider
     assert isinstance(driver, KqlEngineDriver)
-    assert len(driver.queries) == 1 and "summarize Count = sum(Events), Devices = make_set(DeviceName)" in driver.queries[0]
-    intact = sentinel._query_provider.query(driver.queries[0])
+    # (after the one query that checks which tables the workspace has)
+    assert len(driver.queries) == 2 and "| count | project SourceTable" in driver.queries[0]
+    statistics = driver.queries[1]
+    assert "summarize Count = sum(Events), Devices = make_set(DeviceName)" in statistics
+    intact = sentinel._query_provider.query(statistics)
     assert "Devices" in intact.columns and len(intact) > 0
-    assert list(driver.query(driver.queries[0]).columns) == [c for c in intact.columns if c != "Devices"]
+    assert list(driver.query(statistics).columns) == [c for c in intact.columns if c != "Devices"]
 
 
 def test_an_empty_window_is_an_empty_complete_result(sentinel):

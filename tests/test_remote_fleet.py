@@ -186,16 +186,18 @@ def test_the_hourly_limit_is_not_waited_out(fleet):
 
 
 def test_a_missing_table_is_named_and_the_hunt_still_runs(fleet):
-    """DeviceImageLoadEvents feeds a host tripwire's union and DeviceRegistryEvents the activity
-    union; a workspace without them still hunts (fuzzy unions) and says which were missing."""
-    missing = ["DeviceRegistryEvents", "DeviceImageLoadEvents"]
+    """A workspace without two of the activity union's tables still hunts (a fuzzy union) and
+    says which were missing. (The host tripwires' union over DeviceImageLoadEvents is fuzzy too,
+    but duckdb-kql loses the schema of a ``let`` whose fuzzy union dropped a leg, so this oracle
+    cannot run that case; Kusto's parser checks its text in the last test.)"""
+    missing = ["DeviceRegistryEvents", "DeviceLogonEvents"]
     fake = quietly(provider, None, environment="MDE", frames=fleet, drop_table=missing[0])
     fake._query_provider._con.execute(f'DROP TABLE "{missing[1]}"')
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = run_hunt(RemoteSource(fake), HuntParams(**WINDOW))
     named = [str(w.message) for w in caught if issubclass(w.category, DataWarning) and "does not collect" in str(w.message)]
-    assert named == ["the workspace does not collect DeviceRegistryEvents, DeviceImageLoadEvents: the hunt ran "
+    assert named == ["the workspace does not collect DeviceRegistryEvents, DeviceLogonEvents: the hunt ran "
                      "without them"]
     assert result.parameters["remote_missing_tables"] == missing
     expected = quietly(run_hunt, {k: v.copy() for k, v in fleet.items()}, HuntParams(**WINDOW))

@@ -101,7 +101,7 @@ def _tree_rows(source: RemoteSource, params: HuntParams, tree: pd.DataFrame, pro
     """The events of the processes in ``tree``, fetched by (device, process id) and kept when
     they match a tree member's process exactly (``correlate.rows_of_tree``)."""
     rows = concat_pieces(run_complete(source, "process_events", params.start, params.end,
-                                      processes=tree[["DeviceName", "ProcessId"]]))
+                                      processes=tree[["DeviceName", "ProcessId"]], tables=present_tables(source)))
     starts = process_starts(processes)
     pieces = [rows_of_tree(frame, tree, starts).assign(Table=table) for table, frame in _by_table(source, rows)]
     return stack_newest_first([p for p in pieces if not p.empty], ["Table"] + ACTIVITY_COLUMNS + ["TaskId", "Depth"])
@@ -136,14 +136,20 @@ def device_chunks(counts: pd.DataFrame, row_budget: int, per_query: int = DEVICE
 def _seed_rows(source: RemoteSource, params: HuntParams, rare_tasks: pd.DataFrame) -> pd.DataFrame:
     """The seed's step 5 rows, read device by device: first how many rows each device holds (one
     aggregate), then the rows of only those devices, in chunks sized under the row limit."""
-    groups = rare_tasks[GROUP_KEYS]
-    counts = concat_pieces(run_complete(source, "task_activity_devices", params.start, params.end, groups=groups))
+    groups, tables = rare_tasks[GROUP_KEYS], present_tables(source)
+    counts = concat_pieces(run_complete(source, "task_activity_devices", params.start, params.end, groups=groups,
+                                        tables=tables))
     chunks = device_chunks(counts, source.limit // 2) if not counts.empty else []
     rows = concat_pieces([piece for chunk in progress(chunks, "activity rows, by device")
                           for piece in run_complete(source, "task_activity_rows", params.start, params.end,
-                                                    groups=groups, devices=chunk)])
+                                                    groups=groups, devices=chunk, tables=tables)])
     pieces = [frame.assign(Table=table) for table, frame in _by_table(source, rows)]
     return stack_newest_first(pieces, ["Table"] + ACTIVITY_COLUMNS)
+
+
+def present_tables(source: RemoteSource) -> list[str]:
+    """The seven tables less those ``check_tables`` found missing."""
+    return [table for table in TABLES if table not in source.missing_tables]
 
 
 def check_tables(source: RemoteSource, params: HuntParams) -> list[str]:

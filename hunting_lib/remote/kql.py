@@ -257,15 +257,16 @@ def render_table_presence_kql(params: HuntParams, target: str | Dialect = "defen
     return _parameters(params, []) + f"union isfuzzy=true\n    {legs}"
 
 
-def _seed_match(params: HuntParams, rare_tasks: pd.DataFrame, target: Dialect, devices: Iterable[str] | None) -> str:
-    """The seed's step 5 filter over the union, on ``devices`` only when given (tested first:
-    DeviceName is the cheapest column to filter on and the one the service indexes)."""
+def _seed_match(params: HuntParams, rare_tasks: pd.DataFrame, target: Dialect, devices: Iterable[str] | None,
+                tables: Iterable[str] = TABLES) -> str:
+    """The seed's step 5 filter over the union of ``tables``, on ``devices`` only when given (tested
+    first: DeviceName is the cheapest column to filter on and the one the service indexes)."""
     lowered = {key: sorted({str(v).lower() for v in rare_tasks[key]}) for key in
                ("FileName", "ProcessCommandLine", "FolderPath")}
     narrow = "" if devices is None else f"\n| where DeviceName in {kql_string_list(sorted(set(devices)))}"
     return (
         _parameters(params, [])
-        + _union(params, target, TABLES)
+        + _union(params, target, tables)
         + narrow
         + f"\n| where tolower(InitiatingProcessFileName) in {kql_string_list(lowered['FileName'])}"
         + f"\n    and tolower(InitiatingProcessCommandLine) in {kql_string_list(lowered['ProcessCommandLine'])}"
@@ -275,17 +276,19 @@ def _seed_match(params: HuntParams, rare_tasks: pd.DataFrame, target: Dialect, d
 
 def render_activity_rows_kql(
     params: HuntParams, rare_tasks: pd.DataFrame, columns: Iterable[str], target: str | Dialect = "defender",
-    devices: Iterable[str] | None = None,
+    devices: Iterable[str] | None = None, tables: Iterable[str] = TABLES,
 ) -> str:
     """The seed's last step without its summary: every matching event, with ``columns``; with
-    ``devices``, only the events on those devices (``render_activity_devices_kql`` says which)."""
+    ``devices``, only the events on those devices (``render_activity_devices_kql`` says which).
+    ``tables``: the ones the workspace has (projecting a column only a missing table has fails)."""
     target = dialect(target) if isinstance(target, str) else target
-    return (_seed_match(params, rare_tasks, target, devices)
-            + "\n| project SourceTable, " + ", ".join(_projectable(columns, TABLES)))
+    tables = list(tables)
+    return (_seed_match(params, rare_tasks, target, devices, tables)
+            + "\n| project SourceTable, " + ", ".join(_projectable(columns, tables)))
 
 
 def render_activity_devices_kql(params: HuntParams, rare_tasks: pd.DataFrame,
-                                target: str | Dialect = "defender") -> str:
+                                target: str | Dialect = "defender", tables: Iterable[str] = TABLES) -> str:
     """Per device, how many events the seed's step 5 matches there (``DeviceName``, ``Rows``).
 
     The seed matches a rare group's process on any device, not only where the task ran, so the
@@ -293,7 +296,7 @@ def render_activity_devices_kql(params: HuntParams, rare_tasks: pd.DataFrame,
     query under the service's row limit before it is sent.
     """
     target = dialect(target) if isinstance(target, str) else target
-    return _seed_match(params, rare_tasks, target, None) + "\n| summarize Rows = count() by DeviceName"
+    return _seed_match(params, rare_tasks, target, None, tables) + "\n| summarize Rows = count() by DeviceName"
 
 
 def render_rows_by_process_kql(

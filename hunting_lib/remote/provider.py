@@ -121,8 +121,10 @@ def _renderers() -> dict[str, Callable[..., str]]:
         "task_start_groups": lambda p, t, v: render_task_start_groups_kql(p, t),
         "task_starts": lambda p, t, v: render_task_starts_kql(p, v["groups"], TASK_START_COLUMNS, t),
         "task_activity_rows": lambda p, t, v: render_activity_rows_kql(p, v["groups"], ACTIVITY_COLUMNS, t,
-                                                                       v.get("devices") or None),
-        "task_activity_devices": lambda p, t, v: render_activity_devices_kql(p, v["groups"], t),
+                                                                       v.get("devices") or None,
+                                                                       v.get("tables") or TABLES),
+        "task_activity_devices": lambda p, t, v: render_activity_devices_kql(p, v["groups"], t,
+                                                                             v.get("tables") or TABLES),
         "table_presence": lambda p, t, v: render_table_presence_kql(p, t),
         "process_events": lambda p, t, v: render_rows_by_process_kql(
             p, v["processes"], ACTIVITY_COLUMNS, v.get("tables") or TABLES, t),
