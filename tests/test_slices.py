@@ -111,11 +111,15 @@ def test_the_slices_read_only_the_rare_groups_devices(parquet_sample, whole, ful
     assert slices.devices_read == {d for devices in full.rare_tasks["Devices"] for d in devices}
     fleet = whole[PROCESS_TABLE]["DeviceName"].nunique()
     assert len(slices.devices_read) < fleet / 2
-    # every process event of those devices, and nothing else
+    # the tree's keys of every process event of those devices, and nothing else
     processes = whole[PROCESS_TABLE]
-    assert slices.rows_read[f"process_trees:{PROCESS_TABLE}"] == processes["DeviceName"].isin(
-        slices.devices_read).sum()
-    # other tables: far fewer than the devices' rows (only their trees' initiating process ids)
+    on_devices = processes["DeviceName"].isin(slices.devices_read)
+    assert slices.rows_read[f"tree_keys:{PROCESS_TABLE}"] == on_devices.sum()
+    # every column only of the events of the trees' processes (a rare group's launch is one)
+    tree = pivot.process_rows(full)
+    assert 0 < tree["Table"].eq(PROCESS_TABLE).sum() <= slices.rows_read[f"process_trees:{PROCESS_TABLE}"]
+    assert slices.rows_read[f"process_trees:{PROCESS_TABLE}"] < on_devices.sum() / 5
+    # other tables: at most the devices' rows (only their trees' initiating process ids)
     for table in TABLES:
         if table == PROCESS_TABLE:
             continue

@@ -387,9 +387,11 @@ def device_network(result: HuntResult, device: str, start: Any = None, end: Any 
 
 
 def _host(urls: pd.Series) -> pd.Series:
-    """The lower-cased host of a URL or bare host name."""
-    return urls.fillna("").str.lower().str.replace(r"^[a-z][a-z0-9+.-]*://", "", regex=True).str.split(
-        r"[/:?#]", n=1, regex=True).str[0]
+    """The lower-cased host of a URL or bare host name (worked out once per distinct URL)."""
+    codes, uniques = pd.factorize(urls.fillna(""), sort=False)
+    hosts = pd.Series(uniques, dtype=object).str.lower().str.replace(r"^[a-z][a-z0-9+.-]*://", "", regex=True)
+    hosts = hosts.str.split(r"[/:?#]", n=1, regex=True).str[0].to_numpy(dtype=object)
+    return pd.Series(hosts[codes] if len(hosts) else np.full(len(urls), "", dtype=object), index=urls.index)
 
 
 def fleet_prevalence(result: HuntResult, indicators: pd.DataFrame) -> pd.DataFrame:
