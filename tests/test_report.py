@@ -81,10 +81,29 @@ def test_report_is_written_and_escapes_hostile_text(hostile_folder, tmp_path):
     assert len([t for t, _ in page.tags if t == "script"]) == len(page.texts["script"])
 
 
-def test_hide_code_leaves_the_code_out(hostile_folder, tmp_path):
-    html = build_report(hostile_folder, tmp_path / "r.html", hide_code=True).read_text(encoding="utf-8")
-    assert "render_hunt_kql(params)" not in html
-    assert "Hypothesis" in html
+def test_code_is_hidden_by_default_and_show_code_includes_it(hostile_folder, tmp_path):
+    from hunting_lib.report.runner import local_paths_as_names, notebook_to_html
+
+    hidden = build_report(hostile_folder, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "render_hunt_kql(params" not in hidden and not re.search(r'class="highlight hl-ipython3', hidden)
+    assert "Hypothesis" in hidden
+    shown = notebook_to_html(tmp_path / "r.ipynb", tmp_path / "shown.html", show_code=True).read_text(encoding="utf-8")
+    assert "render_hunt_kql" in shown and re.search(r'class="highlight hl-ipython3', shown)
+    # the injected parameters show the data folder by name, never the machine's absolute path
+    for html in (hidden, shown):
+        assert str(hostile_folder) not in html and str(tmp_path) not in html and str(REPO) not in html
+    assert local_paths_as_names(f'data_dir = "{hostile_folder}"\nscope = "extended"') == \
+        f'data_dir = "{hostile_folder.name}"\nscope = "extended"'
+    assert hostile_folder.name in shown
+
+
+def test_the_report_command_takes_show_code_and_still_accepts_hide_code(hostile_folder, tmp_path):
+    from hunting_lib.cli import main
+
+    assert main(["report", "--data-dir", str(hostile_folder), "--output", str(tmp_path / "a.html"), "--show-code"]) == 0
+    assert "render_hunt_kql" in (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert main(["report", "--data-dir", str(hostile_folder), "--output", str(tmp_path / "b.html"), "--hide-code"]) == 0
+    assert "render_hunt_kql" not in (tmp_path / "b.html").read_text(encoding="utf-8")
 
 
 def test_a_failing_cell_fails_the_report_and_keeps_the_partial_notebook(hostile_folder, tmp_path):
