@@ -6,7 +6,9 @@ driving that browser (playwright's own browser download is not used).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -38,6 +40,23 @@ COUNT_CANVASES = """() => { let n = 0; const walk = (root) => root.querySelector
     walk(document); return n; }"""
 
 
+#: The summary's figures by their data-summary hooks; "finding" (one per line) as a count.
+SUMMARY_FIGURES = """() => { const out = {finding: 0}; document.querySelectorAll('[data-summary]').forEach(e => {
+    if (e.dataset.summary === 'finding') out.finding++; else out[e.dataset.summary] = e.textContent.trim(); });
+    return out; }"""
+#: The first two cells that show anything: what each holds (a title, the summary) and its opening text.
+FIRST_VISIBLE_CELLS = """() => [...document.querySelectorAll('.jp-Cell')]
+    .filter(c => c.getBoundingClientRect().height > 0 && c.innerText.trim() !== '').slice(0, 2)
+    .map(c => ({title: c.querySelector('h1') !== null, summary: c.querySelector('[data-summary="summary"]') !== null,
+                text: c.innerText.trim().slice(0, 60)}))"""
+#: Code cells' source shown on the page (highlighted Python with a size).
+VISIBLE_CODE = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea, .highlight.hl-ipython3')]
+    .filter(e => e.getBoundingClientRect().height > 0).length"""
+#: Tables whose right edge runs past the page.
+WIDE_TABLES = """() => [...document.querySelectorAll('.jp-OutputArea-output table')]
+    .filter(t => t.getBoundingClientRect().right > document.documentElement.clientWidth + 1).length"""
+
+
 def open_report(path: Path, bokeh: bool = True) -> dict:
     """Load the report from disk with the network cut off; collect what the page did."""
     seen: dict = {"console": [], "errors": [], "requests": [], "dialogs": []}
@@ -58,6 +77,11 @@ def open_report(path: Path, bokeh: bool = True) -> dict:
         seen["plots"] = page.evaluate("document.querySelectorAll('.bk-Column, .bk-Row').length")
         seen["pwned"] = page.evaluate("window.__pwned === undefined ? null : window.__pwned")
         seen["images"] = page.evaluate("document.querySelectorAll('img[src=\"x\"], svg[onload]').length")
+        seen["html"] = page.content()
+        seen["summary"] = page.evaluate(SUMMARY_FIGURES)
+        seen["first_cells"] = page.evaluate(FIRST_VISIBLE_CELLS)
+        seen["visible_code"] = page.evaluate(VISIBLE_CODE)
+        seen["wide_tables"] = page.evaluate(WIDE_TABLES)
         page.screenshot(path=str(path.with_suffix(".png")), full_page=False)
         browser.close()
     return seen
@@ -108,7 +132,39 @@ def hostile_training(tmp_path_factory) -> dict:
 def sample_report(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("sample-report") / "report.html"
     build_report(SAMPLE_DATA, out, HuntParams(max_devices=1))
-    return open_report(out)
+    seen = open_report(out)
+    seen["findings.json"] = json.loads((out.parent / "findings.json").read_text(encoding="utf-8"))
+    seen["folders"] = [str(REPO), str(SAMPLE_DATA.resolve()), str(out.parent), str(Path.home())]
+    return seen
+
+
+def test_the_report_opens_with_the_summary(sample_report):
+    title, first = sample_report["first_cells"]
+    assert title["title"] and title["text"].startswith("Hunt: rare scheduled tasks")
+    assert first["summary"] and first["text"].startswith("Summary"), first
+
+
+def test_the_summary_figures_are_the_exported_findings(sample_report):
+    document = sample_report["findings.json"]
+    rare = document["rare_tasks"]
+    to_review = [t for t in rare if t["SuppressedBy"] is None]
+    figures = sample_report["summary"]
+    assert int(figures["findings"]) == len(to_review) == figures["finding"]
+    assert int(figures["suppressed"]) == len(rare) - len(to_review)
+    assert int(figures["rare-groups"]) == len(rare)
+    assert int(figures["devices"]) == document["parameters"]["fleet_devices"]
+    # the summary's window is the data's: the first and last launch fall inside it
+    first_run = min(t["FirstSeen"] for t in rare)[:19].replace("T", " ")
+    last_run = max(t["LastSeen"] for t in rare)[:19].replace("T", " ")
+    assert figures["window-start"] <= first_run and last_run <= figures["window-end"]
+
+
+def test_no_code_no_local_path_and_tables_fit(sample_report):
+    assert sample_report["visible_code"] == 0
+    assert [folder for folder in sample_report["folders"] if folder in sample_report["html"]] == []
+    assert sample_report["wide_tables"] == 0
+    # times to the second: no nanoseconds in the page's tables
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d{6,9}", sample_report["text"])
 
 
 def test_every_plot_renders_offline(sample_report):
