@@ -1,6 +1,7 @@
 """The HTML report: the hunt notebook run headless and exported, with hostile data kept inert."""
 
 import json
+import os
 import re
 from html.parser import HTMLParser
 
@@ -230,3 +231,31 @@ def test_exploring_never_changes_the_hunt_the_summary_and_exports_describe(tmp_p
     assert exported["parameters"]["threshold"] == 3
     assert [(t["FileName"], t["ProcessCommandLine"]) for t in exported["rare_tasks"]] == \
         [(t["FileName"], t["ProcessCommandLine"]) for t in hunt_document(expected)["rare_tasks"]]
+
+
+def test_the_kernel_never_draws_a_bar_and_papermill_draws_one_only_where_watched(hostile_folder, tmp_path, monkeypatch):
+    """The kernel's output becomes the report, so it runs with HUNTING_LIB_PROGRESS=0; papermill's
+    own bar (stderr) follows engine.progress: off under tests, on when forced for a terminal."""
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                  "display_name": "Python 3"}})
+    notebook.cells = [nbformat.v4.new_code_cell("papermill_run = False", metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell("import os\nfrom hunting_lib.engine.progress import progress_enabled\n"
+                                                "print(os.environ.get('HUNTING_LIB_PROGRESS'), progress_enabled())")]
+    source = tmp_path / "tiny.ipynb"
+    nbformat.write(notebook, source)
+    build_report(hostile_folder, tmp_path / "tiny.html", notebook=source)
+    (printed,) = [o["text"] for c in nbformat.read(tmp_path / "tiny.ipynb", as_version=4).cells
+                  for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+    assert printed.split() == ["0", "False"]
+
+    import papermill
+
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        lambda *a, **k: calls.append((k["progress_bar"], os.environ.get("HUNTING_LIB_PROGRESS"))))
+    monkeypatch.setattr("hunting_lib.report.runner.notebook_to_html", lambda *a, **k: None)
+    build_report(hostile_folder, tmp_path / "a.html", notebook=source)  # under pytest: no bar
+    monkeypatch.setenv("HUNTING_LIB_PROGRESS", "1")  # as on a terminal
+    build_report(hostile_folder, tmp_path / "b.html", notebook=source)
+    assert calls == [(False, "0"), (True, "0")]
+    assert os.environ["HUNTING_LIB_PROGRESS"] == "1"  # restored after the run
