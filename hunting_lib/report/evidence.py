@@ -59,5 +59,7 @@ def evidence_card_html(task: pd.Series, timeline: pd.DataFrame) -> str:
                   f"account(s): {_names(task.get('Accounts'))}"),
         ("When", f"{int(task.get('Count', 0))} run(s), first {first or '?'}, last {last or '?'} (UTC)"),
     ]
-    body = "\n".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
+    # Inline alignment too: JupyterLab right-aligns table cells, and the report's stylesheet is not there.
+    cell = 'style="text-align: left; vertical-align: top"'
+    body = "\n".join(f"<tr><th {cell}>{name}</th><td {cell}>{value}</td></tr>" for name, value in rows)
     return f'<div class="hl-evidence" data-evidence="card"><table>\n{body}\n</table></div>'
