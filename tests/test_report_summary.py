@@ -148,3 +148,16 @@ def test_local_paths_shown_by_folder_and_name():
 def test_markdown_text_shows_quotes_as_quotes():
     assert markdown_text("Windows' folders") == "Windows' folders"
     assert markdown_text("<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_a_scanned_hunt_counts_events_from_the_parquet_footers(tmp_path):
+    from hunting_lib.report.summary import event_count
+
+    result = hunt()
+    for name, table in result.data.items():
+        table.to_parquet(tmp_path / f"{name}.parquet")
+    result.data = None
+    result.sources = {name: str(tmp_path / f"{name}.parquet") for name in ("DeviceProcessEvents", "DeviceNetworkEvents")}
+    assert event_count(result) == 9  # 6 process events + 3 network events, as written above
+    result.sources["DeviceFileEvents"] = str(tmp_path / "DeviceFileEvents.csv")
+    assert event_count(result) is None  # a text file's rows are not counted without reading it

@@ -47,8 +47,27 @@ def data_window(result: HuntResult) -> tuple[str, str]:
 
 
 def event_count(result: HuntResult) -> int | None:
-    """Events loaded across the tables (None when the hunt kept no tables: a remote or scanned hunt)."""
-    return sum(len(table) for table in result.data.values()) if result.data else None
+    """Events across the hunt's tables: the loaded tables' rows, or for a scanned hunt the row
+    counts its parquet files record in their footers (nothing is read for it). None when unknown
+    (a remote hunt, or a scan of text files)."""
+    if result.data:
+        return sum(len(table) for table in result.data.values())
+    if result.remote is not None or not result.sources:
+        return None
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    from hunting_lib.engine.files import parquet_parts
+
+    total = 0
+    for source in result.sources.values():
+        for path in source if isinstance(source, (list, tuple)) else [source]:
+            parts = parquet_parts(Path(path)) if Path(path).exists() else None
+            if parts is None:
+                return None
+            total += sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+    return total
 
 
 def suppressed_by(result: HuntResult) -> pd.Series:
