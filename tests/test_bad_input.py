@@ -293,3 +293,33 @@ def test_a_column_the_hunt_does_not_require_stays_a_warning(tmp_path):
     code, errors, warned, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
     assert code == 0 and errors == []
     assert any("column ProcessId: 2 value(s) are not whole numbers" in w for w in warned), warned
+
+
+# A table kept as a folder of parts: a message names the part and its row there.
+def write_parts(folder: Path, *parts: str) -> Path:
+    (folder / "DeviceProcessEvents" / "d=2026-11-01").mkdir(parents=True)
+    for number, text in enumerate(parts):
+        write(folder / "DeviceProcessEvents" / "d=2026-11-01", f"part-{number:04d}.csv", text)
+    return folder
+
+
+def test_a_coerced_value_in_a_part_names_the_part_and_row(tmp_path):
+    write_parts(tmp_path, csv_text(), csv_text(ProcessId=["2", "12x"]))
+    code, errors, warnings, _ = run(tmp_path, "--output", str(tmp_path / "out.json"))
+    assert code == 0 and errors == []
+    assert any("column ProcessId: 1 value(s)" in line and "part-0001.csv row 2: '12x'" in line
+               for line in warnings), warnings
+
+
+def test_an_unreadable_required_column_in_a_folder_names_a_part(tmp_path):
+    write_parts(tmp_path, csv_text(Timestamp=["yesterday", "soon"]), csv_text(Timestamp=["never", "later"]))
+    code, errors, _, _ = run(tmp_path)
+    assert code == 2 and len(errors) == 1, errors
+    assert "part-0000.csv: column Timestamp: not one of its 4 value(s)" in errors[0], errors[0]
+
+
+def test_a_missing_required_column_in_one_part(tmp_path):
+    write_parts(tmp_path, csv_text(), csv_text().replace("FolderPath", "FolderPth"))
+    code, errors, _, _ = run(tmp_path)
+    assert code == 2 and len(errors) == 1, errors
+    assert "part-0001.csv: column FolderPath: required column is missing; did you mean FolderPth?" in errors[0]

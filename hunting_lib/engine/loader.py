@@ -1,7 +1,9 @@
 """Load a data folder: one file per Defender table, as the contract describes it.
 
 A data folder holds ``<Table>.csv``, ``.csv.gz``, ``.parquet``, ``.json`` (an array of objects) or
-``.jsonl``. Two export styles must load unedited:
+``.jsonl``, or a table may be a folder of parts of one format (``files.table_parts``: parts,
+hive partitions, the time folders of exports to storage, whose envelopes ``envelopes`` unwraps).
+Two export styles must load unedited:
 
 - Defender XDR advanced hunting: ISO 8601 UTC times with up to 7 fractional digits and ``Z``.
 - Log Analytics / Sentinel CSV: ``Timestamp [UTC]`` column names, times such as
@@ -22,30 +24,31 @@ are, with a ``DataWarning`` that counts them. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import gzip
 import json
-import re
 import warnings
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 
-from hunting_lib.engine.files import find_table_files, normalise_column_name, suggest_file
-from hunting_lib.errors import BadInputError, DataWarning, describe_value
-from hunting_lib.schema import PROCESS_TABLE, TABLES, any_column_type, column_type, required_columns
-
-DATE_ORDERS: tuple[str, ...] = ("auto", "dmy", "mdy")
-
-# Log Analytics' display time: 26/03/2026, 15:18:18.983 (seconds and fraction optional).
-_SLASH_TIME = re.compile(
-    r"^\s*(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?\s*([AaPp][Mm])?\s*$"
+# The typing rules live in ``coerce``; these names are part of the loader's API.
+from hunting_lib.engine.coerce import (  # noqa: F401
+    DATE_ORDERS,
+    Parts,
+    apply_schema,
+    empty_column,
+    ensure_columns,
 )
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
+from hunting_lib.engine.envelopes import is_json_lines, read_json_lines
+from hunting_lib.engine.files import find_table_files, normalise_column_name, suggest_file, table_parts
+from hunting_lib.engine.progress import progress
+from hunting_lib.errors import BadInputError, DataWarning
+from hunting_lib.schema import PROCESS_TABLE, TABLES, required_columns
 
 
 @dataclass
@@ -108,20 +111,10 @@ def _read_csv(path: Path, usecols: Iterable[str] | None) -> pd.DataFrame:
         return frame
 
 
-def _read_json(path: Path, lines: bool) -> pd.DataFrame:
+def _read_json(path: Path, lines: bool, table: str = "") -> pd.DataFrame:
     if lines:
-        records = []
-        with path.open(encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise BadInputError(f"{path}: row {number}: not valid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise BadInputError(f"{path}: row {number}: expected a JSON object per line")
-                records.append(record)
+        # One row per line; a streaming-API envelope gives its ``properties`` (``engine.envelopes``).
+        records = read_json_lines(path, table)
     else:
         try:
             records = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -140,12 +133,20 @@ def _header(path: Path) -> list[str]:
 
         return list(pq.read_schema(path).names)
     if name.endswith((".csv", ".csv.gz")):
-        return list(pd.read_csv(path, nrows=0, encoding="utf-8-sig", encoding_errors="replace").columns)
+        # The csv module, not pandas: pandas reads a header of 100k names in quadratic time.
+        opener = gzip.open if name.endswith(".gz") else open
+        try:
+            with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
+                return next(csv.reader(handle), [])
+        except csv.Error:  # pandas words what the csv module refuses
+            return list(pd.read_csv(path, nrows=0, encoding="utf-8-sig", encoding_errors="replace").columns)
     return []
 
 
-def _read_raw(path: Path, table: str, columns: set[str] | None) -> pd.DataFrame:
-    """Read ``path`` into a frame with schema column names, restricted to ``columns`` if given."""
+def _read_raw(path: Path, table: str, columns: set[str] | None, part: bool = False) -> pd.DataFrame:
+    """Read ``path`` into a frame with schema column names, restricted to ``columns`` if given.
+
+    ``part``: the file is one part of a table folder, where ``.json`` may be JSON lines."""
     name = path.name
     usecols = None
     try:
@@ -158,9 +159,9 @@ def _read_raw(path: Path, table: str, columns: set[str] | None) -> pd.DataFrame:
         elif name.endswith((".csv", ".csv.gz")):
             frame = _read_csv(path, usecols)
         elif name.endswith(".jsonl"):
-            frame = _read_json(path, lines=True)
+            frame = _read_json(path, lines=True, table=table)
         else:
-            frame = _read_json(path, lines=False)
+            frame = _read_json(path, lines=part and is_json_lines(path), table=table)
     except BadInputError:
         raise
     except pd.errors.EmptyDataError:
@@ -184,219 +185,6 @@ def _read_raw(path: Path, table: str, columns: set[str] | None) -> pd.DataFrame:
     return frame
 
 
-# --------------------------------------------------------------------------------------------
-# Giving each column its Defender type
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    """A string column with "" for missing values; JSON objects and lists become JSON text."""
-    if values.dtype == object:
-        def to_text(v: object) -> str:
-            if isinstance(v, str):
-                return v
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                return ""
-            if isinstance(v, (dict, list)):
-                return json.dumps(v, ensure_ascii=False)
-            return str(v)
-
-        # CSV columns are text already (a fast C-level check); JSON and parquet may carry
-        # numbers, objects and nulls, which are converted one by one.
-        if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
-            return values
-        is_str = values.map(type).eq(str)
-        out = values.copy()
-        out[~is_str] = values[~is_str].map(to_text)
-        return out
-    text = values.astype("string").fillna("")
-    return text.astype(object)
-
-
-def _warn_coerced(path: Path, column: str, values: pd.Series, bad: np.ndarray, expected: str,
-                  result: pd.Series, required: bool) -> None:
-    """Say how many values of a column could not be read as ``expected`` and were left empty.
-
-    A required column with values of which not one can be read is the wrong file (or a wrong
-    export), not dirty data: that stops the run. A column with no values at all is not refused
-    here; it reads as empty, as it always has.
-    """
-    if not bad.any():
-        return
-    position = int(np.flatnonzero(bad)[0])
-    value = values.iloc[position]
-    first = f"row {position + 1}: {describe_value(value.item() if isinstance(value, np.generic) else value)}"
-    if required and not result.notna().any():
-        raise BadInputError(f"{path}: column {column}: not one of its {int(bad.sum())} value(s) can be read as "
-                            f"{expected} (first at {first}); the column is required, so this looks like the "
-                            f"wrong file or export")
-    _warn(f"{path.name}: column {column}: {int(bad.sum())} value(s) are not {expected} and were left "
-          f"empty (first at {first})")
-
-
-def _parse_slash_times(text: pd.Series, order: str) -> pd.Series:
-    parts = text.str.extract(_SLASH_TIME)
-    day, month = (parts[0], parts[1]) if order == "dmy" else (parts[1], parts[0])
-    hour = parts[3].astype(float)
-    meridiem = parts[7].str.upper()
-    hour = hour.where(meridiem.isna(), hour % 12 + np.where(meridiem == "PM", 12, 0))
-    iso = (
-        parts[2] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + "T"
-        + hour.astype("Int64").astype(str).str.zfill(2) + ":" + parts[4] + ":"
-        + parts[5].fillna("00") + parts[6].fillna("")
-    )
-    return pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce")
-
-
-def _slash_order(path: Path, column: str, text: pd.Series, date_order: str) -> str:
-    """Decide day-first or month-first for slash-style times, from the data or the option."""
-    parts = text.str.extract(_SLASH_TIME)[[0, 1]].dropna().astype(int)
-    day_first_only = bool((parts[0] > 12).any())
-    month_first_only = bool((parts[1] > 12).any())
-    if day_first_only and month_first_only:
-        raise BadInputError(
-            f"{path}: column {column}: times mix day-first and month-first dates; export again "
-            "with one format"
-        )
-    evidence = "dmy" if day_first_only else "mdy" if month_first_only else None
-    if date_order != "auto":
-        if evidence is not None and evidence != date_order:
-            raise BadInputError(
-                f"{path}: column {column}: the data is {evidence} but the date order {date_order} "
-                "was asked for"
-            )
-        return date_order
-    if evidence is None:
-        raise BadInputError(
-            f"{path}: column {column}: dates like {describe_value(text.iloc[0])} could be day-first "
-            "or month-first and no value settles it; pass --date-order dmy or mdy"
-        )
-    return evidence
-
-
-def _by_uniques(values: pd.Series, convert, dtype: str) -> tuple[pd.Series, np.ndarray]:
-    """Convert the distinct non-empty texts of a column once each and map them back to rows.
-
-    Returns the converted column and a mask of rows whose non-empty text did not convert.
-    Exports repeat values heavily (process ids, creation times), so this is much faster than
-    converting row by row, and it keeps the conversion itself simple.
-    """
-    codes, uniques = pd.factorize(_as_text(values), sort=False)
-    texts = pd.Series(uniques, dtype=object).str.strip()
-    converted = convert(texts)
-    empty = (texts == "").to_numpy()
-    failed = converted.isna().to_numpy() & ~empty
-    result = pd.Series(converted.array.take(codes, allow_fill=True), index=values.index).astype(dtype)
-    bad = np.where(codes >= 0, failed[codes], False)
-    return result, bad
-
-
-def _to_datetime(path: Path, column: str, values: pd.Series, date_order: str, required: bool = False) -> pd.Series:
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    if pd.api.types.is_datetime64_dtype(values.dtype):
-        return values.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
-
-    def convert(texts: pd.Series) -> pd.Series:
-        parsed = pd.Series(
-            pd.to_datetime(texts, format="ISO8601", utc=True, errors="coerce"), index=texts.index
-        ).astype("datetime64[ns, UTC]")
-        slash = parsed.isna() & texts.str.match(_SLASH_TIME)
-        if slash.any():
-            order = _slash_order(path, column, texts[slash], date_order)
-            parsed[slash] = _parse_slash_times(texts[slash], order)
-        return parsed
-
-    result, bad = _by_uniques(values, convert, "datetime64[ns, UTC]")
-    _warn_coerced(path, column, values, bad, "times", result, required)
-    return result
-
-
-def _to_integer(path: Path, column: str, values: pd.Series, required: bool = False) -> pd.Series:
-    if pd.api.types.is_integer_dtype(values.dtype):
-        return values.astype("Int64")
-
-    def convert(texts: pd.Series) -> pd.Series:
-        numbers = pd.to_numeric(texts, errors="coerce")
-        whole = numbers.notna() & (numbers == np.floor(numbers)) & (numbers.abs() < 2**63)
-        return numbers.where(whole).astype("Float64").astype("Int64")
-
-    if pd.api.types.is_float_dtype(values.dtype):
-        values = values.astype("Float64").astype("string")
-    result, bad = _by_uniques(values, convert, "Int64")
-    _warn_coerced(path, column, values, bad, "whole numbers", result, required)
-    return result
-
-
-def _to_bool(path: Path, column: str, values: pd.Series, required: bool = False) -> pd.Series:
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("boolean")
-
-    def convert(texts: pd.Series) -> pd.Series:
-        lowered = texts.str.lower()
-        out = pd.Series(pd.NA, index=texts.index, dtype="boolean")
-        out[lowered.isin(_TRUE)] = True
-        out[lowered.isin(_FALSE)] = False
-        return out
-
-    result, bad = _by_uniques(values, convert, "boolean")
-    _warn_coerced(path, column, values, bad, "true/false", result, required)
-    return result
-
-
-def apply_schema(
-    frame: pd.DataFrame, table: str, path: Path, date_order: str = "auto"
-) -> pd.DataFrame:
-    """Give every known column its Defender type; unknown columns stay as they were read.
-
-    Both readers type their rows here (the general loader and the parquet scan's ``to_folder``),
-    so both refuse a required column that has values but not one readable (``_warn_coerced``).
-    """
-    out = {}
-    required = set(required_columns(table))
-    for column in frame.columns:
-        kind = column_type(table, column)
-        values = frame[column]
-        if kind == "datetime":
-            out[column] = _to_datetime(path, column, values, date_order, column in required)
-        elif kind in ("long", "int"):
-            out[column] = _to_integer(path, column, values, column in required)
-        elif kind == "bool":
-            out[column] = _to_bool(path, column, values, column in required)
-        elif kind in ("string", "dynamic"):
-            out[column] = _as_text(values)
-        else:
-            out[column] = values
-    return pd.DataFrame(out, index=frame.index)
-
-
-def _empty_values(table: str, column: str, length: int):
-    """What Kusto's ``union`` puts in a column a table lacks: "", a null number or a null time."""
-    # A column another table has keeps that table's type (RemotePort stays a number when the
-    # process table, which lacks it, is stacked with network events).
-    kind = column_type(table, column) or any_column_type(column) or "string"
-    if kind == "datetime":
-        return pd.array(np.full(length, np.datetime64("NaT"), dtype="datetime64[ns]")).tz_localize("UTC")
-    if kind in ("long", "int"):
-        return pd.arrays.IntegerArray(np.zeros(length, dtype="int64"), np.ones(length, dtype=bool))
-    if kind == "bool":
-        return pd.arrays.BooleanArray(np.zeros(length, dtype=bool), np.ones(length, dtype=bool))
-    return np.full(length, "", dtype=object)
-
-
-def empty_column(table: str, column: str, length: int, index: pd.Index | None = None) -> pd.Series:
-    """A column as ``union`` fills it for a table that lacks it (see ``_empty_values``)."""
-    index = pd.RangeIndex(length) if index is None else index
-    return pd.Series(_empty_values(table, column, length), index=index)
-
-
-def ensure_columns(frame: pd.DataFrame, table: str, columns: Iterable[str]) -> pd.DataFrame:
-    """Add each missing column of ``columns`` filled as ``union`` fills it."""
-    missing = [c for c in columns if c not in frame.columns]
-    if not missing:
-        return frame
-    extra = pd.DataFrame({c: _empty_values(table, c, len(frame)) for c in missing}, index=frame.index)
-    return pd.concat([frame, extra], axis=1)
-
 
 # --------------------------------------------------------------------------------------------
 # The public entry points
@@ -408,7 +196,8 @@ def load_table(
     columns: Iterable[str] | None = None,
     date_order: str = "auto",
 ) -> pd.DataFrame:
-    """Load one table file, typed by the schema, checked for its required columns.
+    """Load one table file (or a table folder's parts), typed by the schema, checked for its
+    required columns.
 
     ``columns`` limits reading to those columns (the hunt needs few of the 30-70 a table has);
     any of them the file lacks is filled as Kusto's ``union`` fills it.
@@ -416,8 +205,14 @@ def load_table(
     path = Path(path)
     if date_order not in DATE_ORDERS:
         raise BadInputError(f"date order {date_order!r} is not one of {', '.join(DATE_ORDERS)}")
+    load = _load_folder if path.is_dir() else _load_file
+    return load(path, table, columns, date_order)
+
+
+def _read_checked(path: Path, table: str, columns: Iterable[str] | None, part: bool = False) -> pd.DataFrame:
+    """A file's columns as read (not yet typed), with the required ones present."""
     wanted = None if columns is None else set(columns) | set(required_columns(table))
-    frame = _read_raw(path, table, wanted)
+    frame = _read_raw(path, table, wanted, part)
     if frame.columns.empty:
         raise BadInputError(f"{path}: the file is empty (no header row)")
     missing = [c for c in required_columns(table) if c not in frame.columns]
@@ -430,10 +225,29 @@ def load_table(
         close = difflib.get_close_matches(missing[0], present, n=1, cutoff=0.8)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise BadInputError(f"{path}: column {missing[0]}: required column is missing{hint}")
-    frame = apply_schema(frame.reset_index(drop=True), table, path, date_order)
-    if columns is not None:
-        frame = ensure_columns(frame, table, columns)
-    return frame
+    return frame.reset_index(drop=True)
+
+
+def _load_file(path: Path, table: str, columns: Iterable[str] | None, date_order: str) -> pd.DataFrame:
+    frame = apply_schema(_read_checked(path, table, columns), table, path, date_order)
+    return frame if columns is None else ensure_columns(frame, table, columns)
+
+
+def _load_folder(folder: Path, table: str, columns: Iterable[str] | None, date_order: str) -> pd.DataFrame:
+    """A table kept as a folder: each part read as a file of its own (so a reading error names
+    the part and its row), the parts stacked, and then typed at once, with a message about a
+    value naming its part and row there (``coerce.Parts``). Typing once keeps a folder of
+    thousands of hourly blobs about as fast as one file. Hive partition keys in the folder names
+    (``d=2026-11-01``) are not Defender columns and are not added; a column some parts lack is
+    empty in their rows, as ``union`` fills it."""
+    paths = table_parts(folder)
+    frames = [_read_checked(part, table, columns, part=True)
+              for part in progress(paths, f"reading {table}", unit="file")]
+    starts = tuple(accumulate([0] + [len(frame) for frame in frames[:-1]]))
+    stacked = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    del frames
+    frame = apply_schema(stacked, table, folder, date_order, Parts(tuple(paths), starts))
+    return frame if columns is None else ensure_columns(frame, table, columns)
 
 
 def empty_table(table: str, columns: Iterable[str]) -> pd.DataFrame:

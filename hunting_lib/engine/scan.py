@@ -22,8 +22,10 @@ get the general loader's typing (``apply_schema``) and go through the usual pipe
 applies the seed's exact semantics. The answer is therefore the full load's answer; the tests
 compare the two.
 
-The scan steps aside, and the general loader reads the folder, whenever it cannot promise that:
-a file that is not parquet, a column whose type the loader would coerce (it counts and reports
+A table may be one parquet file or a folder of parquet parts (``files.table_parts``: parts,
+hive partitions by day), scanned as one table without merging them first. The scan steps aside,
+and the general loader reads the folder, whenever it cannot promise that: a file that is not
+parquet, parts that differ in columns, a column whose type the loader would coerce (it counts and reports
 those, so its report must cover every row), a missing required column, a file polars cannot
 read, or ``--match process``, which walks process trees through rows no key filter names.
 
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from hunting_lib.engine.addresses import ip_kind
 from hunting_lib.engine.columns import hunt_columns
-from hunting_lib.engine.files import find_table_files, normalise_column_name
+from hunting_lib.engine.files import find_table_files, normalise_column_name, parquet_parts
 from hunting_lib.engine.query import seed_literals
 from hunting_lib.engine.settings import default_paths, default_scope
 from hunting_lib.schema import PROCESS_TABLE, TABLES, required_columns
@@ -98,11 +100,21 @@ def _is_arrow(rows: Any) -> bool:
 
 
 def _lazy_table(path: Path, table: str, pl: Any) -> tuple[Any, list[str]]:
-    """The file as a lazy frame with schema column names (and its row numbers), and its columns."""
+    """The file (or the folder's parts, as one table) as a lazy frame with schema column names
+    (and its row numbers), and its columns."""
+    parts = parquet_parts(path) or [path]
     try:
-        # The row index is part of the scan, so the filters still reach the reader.
-        frame = pl.scan_parquet(path, row_index_name=_ROW)
+        # Parts of one table must agree on their columns: the general loader fills what a part
+        # lacks, and names the part whose values it has to coerce.
+        schemas = {tuple(pl.read_parquet_schema(part).items()) for part in parts} if len(parts) > 1 else set()
+        if len(schemas) > 1:
+            raise NotApplicable(f"{path.name}: its parts differ in columns or types")
+        # The row index is part of the scan, so the filters still reach the reader. Hive keys in
+        # folder names (d=2026-11-01) are not Defender columns: they are not read.
+        frame = pl.scan_parquet(parts, row_index_name=_ROW, hive_partitioning=False)
         schema = frame.collect_schema()
+    except NotApplicable:
+        raise
     except Exception as exc:  # unreadable: the general loader words the error
         raise NotApplicable(f"{path.name}: {exc}") from None
     renamed = {raw: normalise_column_name(raw, table) for raw in schema.names() if raw != _ROW}
@@ -295,7 +307,7 @@ def _baseline(in_scope: Any, pl: Any) -> tuple[int, dict[str, int], dict[str, in
 def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
     """The passes over a folder of parquet files; raises ``NotApplicable`` for anything else."""
     files = find_table_files(data_dir)
-    if PROCESS_TABLE not in files or any(p.suffix.lower() != ".parquet" for p in files.values()):
+    if PROCESS_TABLE not in files or any(parquet_parts(p) is None for p in files.values()):
         raise NotApplicable("not a folder of parquet files")
     import polars as pl  # after the cheap checks: a csv folder never pays for it
 
