@@ -28,12 +28,15 @@ runs them in order and writes the answer key.
 
 from __future__ import annotations
 
+import hashlib
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from hunting_lib.engine.progress import progress
 from hunting_lib.sample.attacks import Attacks
 from hunting_lib.sample.background import background_events, background_processes, everyday_tasks, long_lived
 from hunting_lib.sample.common import WINDOW_END, WINDOW_START
@@ -41,7 +44,7 @@ from hunting_lib.sample.data import SampleData
 from hunting_lib.sample.fleet import Fleet, make_fleet
 from hunting_lib.sample.pitfalls import Pitfalls
 from hunting_lib.sample.planter import Scenario
-from hunting_lib.sample.writer import build_table, write_csv, write_parquet
+from hunting_lib.sample.writer import build_table, write_csv, write_days, write_parquet
 from hunting_lib.schema import PROCESS_TABLE, TABLES
 
 __all__ = ["generate_sample", "WINDOW_START", "WINDOW_END"]
@@ -83,7 +86,54 @@ def _scenario_record(s: Scenario, fleet: Fleet, report_ids: dict, related: dict)
     return record
 
 
-def generate_sample(output_dir: str | Path, scale: float = 1.0, fmt: str = "csv", seed: int = 7) -> dict[str, int]:
+#: The largest scale generated in memory at once (about 2.2M events, well under 1 GB while
+#: generated). A larger data set written by day is generated cohort by cohort (``_cohorts``).
+COHORT_SCALE = 40.0
+#: Above this scale the data set is written by day even when no partition was asked for: the
+#: in-memory generator would need more than 2 GB (10M events, scale 180, stays single files).
+AUTO_PARTITION_SCALE = 200.0
+
+
+def _cohort_fleet(fleet: Fleet, cohort: int) -> Fleet:
+    """Cohort ``cohort``'s fleet as a site of its own: its devices' names and ids are unique."""
+    fleet.names = [f"{name.split('.', 1)[0]}.c{cohort:03d}.{name.split('.', 1)[1]}" for name in fleet.names]
+    fleet.ids = [hashlib.sha1(name.encode()).hexdigest() for name in fleet.names]
+    return fleet
+
+
+def _generate(scale: float, seed: int, cohort: int = 0) -> tuple[Fleet, SampleData, list[Scenario]]:
+    """One in-memory data set: cohort 0 is the generator's data set for ``seed`` (the planted
+    scenarios included); a later cohort is everyday background only, on a fleet of its own."""
+    # Independent streams, so that the background does not shift when a scenario changes.
+    root = np.random.default_rng(seed if cohort == 0 else [seed, cohort])
+    rng_fleet, rng_plan, rng_bg, rng_tasks = root.spawn(4)
+
+    fleet = make_fleet(rng_fleet, scale)
+    if cohort:
+        fleet = _cohort_fleet(fleet, cohort)
+    data = SampleData(fleet, seed)
+    planter = _Planter(data, rng_plan) if cohort == 0 else None  # picks the edge-case devices first
+    long_lived(data, rng_bg)
+    background_processes(data, rng_bg, scale)
+    background_events(data, rng_bg, scale)
+    quiet = {planter.lower_parent_dev, planter.no_s_flag_dev} if planter is not None else set()
+    everyday_tasks(data, rng_tasks, scale, quiet)
+    scenarios = planter.plant_all() if planter is not None else []
+    data.freeze()
+    return fleet, data, scenarios
+
+
+def _cohorts(scale: float, partition: str | None) -> list[float]:
+    """The scale of each cohort generated in turn: one for a single-file data set (as always);
+    for a data set written by day, as many equal cohorts of at most ``COHORT_SCALE`` as needed."""
+    if partition is None:
+        return [scale]
+    count = max(1, math.ceil(scale / COHORT_SCALE))
+    return [scale / count] * count
+
+
+def generate_sample(output_dir: str | Path, scale: float = 1.0, fmt: str = "csv", seed: int = 7,
+                    partition: str | None = "auto") -> dict[str, int]:
     """Write the seven tables and ``scenarios.yaml`` into ``output_dir``; return rows per table.
 
     ``scale`` multiplies the background volume: 1.0 gives about 60k rows on 46 devices over 8 days,
@@ -92,30 +142,57 @@ def generate_sample(output_dir: str | Path, scale: float = 1.0, fmt: str = "csv"
     always gives byte-identical files; another seed plants the same scenarios on other devices,
     users, hosts and times. ``scenarios.yaml`` is the answer key: what was planted, which rows
     (ReportId, unique across all tables) belong to it, and what the published query does with it.
+
+    ``partition="day"`` writes each table as a folder of daily parts (``<Table>/d=2026-11-02/
+    part-0000.parquet``, as a pipeline's export would), streaming: the data set is generated in
+    cohorts of devices of at most ``COHORT_SCALE`` each, written and dropped before the next, so
+    memory stays bounded at any scale. Cohort 0 is exactly the single-file data set at its scale,
+    scenarios and answer key included; later cohorts add everyday background on sites of their
+    own (device names ``*.c001.*``), which never holds a rare task. ``"auto"`` (the default)
+    partitions above ``AUTO_PARTITION_SCALE``; ``None`` never does.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
     if scale <= 0:
         raise ValueError("scale must be positive")
+    if partition == "auto":
+        partition = "day" if scale > AUTO_PARTITION_SCALE else None
+    if partition not in (None, "day"):
+        raise ValueError(f"partition must be 'day', 'auto' or None, not {partition!r}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # Independent streams, so that the background does not shift when a scenario changes.
-    rng_fleet, rng_plan, rng_bg, rng_tasks = np.random.default_rng(seed).spawn(4)
+    counts: dict[str, int] = {t: 0 for t in TABLES}
+    next_id, key = 1, {}
+    for cohort, cohort_scale in enumerate(progress(_cohorts(scale, partition), "generating", unit="cohort")):
+        fleet, data, scenarios = _generate(cohort_scale, seed, cohort)
+        next_id, records = _write_cohort(out, data, scenarios, fleet, fmt, partition, cohort, next_id, counts)
+        if cohort == 0:
+            key = {"devices": len(fleet.names), "scenarios": records}
+        else:
+            key["devices"] += len(fleet.names)
+        del fleet, data, scenarios  # one cohort in memory at a time
 
-    fleet = make_fleet(rng_fleet, scale)
-    data = SampleData(fleet, seed)
-    planter = _Planter(data, rng_plan)  # picks the edge-case devices before their processes exist
-    long_lived(data, rng_bg)
-    background_processes(data, rng_bg, scale)
-    background_events(data, rng_bg, scale)
-    everyday_tasks(data, rng_tasks, scale, {planter.lower_parent_dev, planter.no_s_flag_dev})
-    scenarios = planter.plant_all()
-    data.freeze()
+    answer = {
+        "seed": seed,
+        "scale": scale,
+        "window": {"start": WINDOW_START, "end": WINDOW_END},
+        "devices": key["devices"],
+        "rows": counts,
+        "scenarios": key["scenarios"],
+    }
+    text = yaml.safe_dump(answer, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
+    header = "# Answer key of the planted scenarios; written by hunting_lib.sample.\n"
+    (out / "scenarios.yaml").write_text(header + text, encoding="utf-8")
+    return counts
 
-    counts: dict[str, int] = {}
+
+def _write_cohort(out: Path, data: SampleData, scenarios: list[Scenario], fleet: Fleet, fmt: str,
+                  partition: str | None, cohort: int, next_id: int,
+                  counts: dict[str, int]) -> tuple[int, list[dict[str, Any]]]:
+    """Write one cohort's tables (ReportIds from ``next_id`` on) and add to ``counts``; return
+    the next free ReportId and the answer key's scenario records."""
     ids: list[dict[str, list[int]]] = [{} for _ in scenarios]
     rel_ids: list[dict[str, list[int]]] = [{} for _ in scenarios]
-    next_id = 1
     for table in TABLES:
         cols, scn, rel = build_table(data, table, next_id)
         n = len(scn)
@@ -123,23 +200,13 @@ def generate_sample(output_dir: str | Path, scale: float = 1.0, fmt: str = "csv"
             ids[k][table] = sorted(int(x) for x in cols["ReportId"][scn == k])
         for k in np.unique(rel[rel >= 0]):
             rel_ids[k][table] = sorted(int(x) for x in cols["ReportId"][rel == k])
-        if fmt == "csv":
+        if partition == "day":
+            write_days(out / table, table, cols, n, fmt, f"part-{cohort:04d}")
+        elif fmt == "csv":
             write_csv(out / f"{table}.csv.gz", table, cols, n)
         else:
             write_parquet(out / f"{table}.parquet", table, cols, n)
-        counts[table] = n
+        counts[table] += n
         next_id += n
         del cols
-
-    key = {
-        "seed": seed,
-        "scale": scale,
-        "window": {"start": WINDOW_START, "end": WINDOW_END},
-        "devices": len(fleet.names),
-        "rows": counts,
-        "scenarios": [_scenario_record(s, fleet, ids[k], rel_ids[k]) for k, s in enumerate(scenarios)],
-    }
-    text = yaml.safe_dump(key, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
-    header = "# Answer key of the planted scenarios; written by hunting_lib.sample.\n"
-    (out / "scenarios.yaml").write_text(header + text, encoding="utf-8")
-    return counts
+    return next_id, [_scenario_record(s, fleet, ids[k], rel_ids[k]) for k, s in enumerate(scenarios)]

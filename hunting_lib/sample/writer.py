@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
-from hunting_lib.sample.common import NAT, NULL, SEC, as_cat, take_cat, take_int
+from hunting_lib.sample.common import DAY, NAT, NULL, SEC, as_cat, take_cat, take_int
 from hunting_lib.sample.data import CREATED, INITIATING, INITIATING_PARENT, P_STR, SampleData, column_type
 from hunting_lib.schema import PROCESS_TABLE, required_columns, table_columns
 
@@ -210,3 +210,21 @@ def write_parquet(path: Path, table: str, cols: dict[str, Any], n: int) -> None:
                     null = part == (NAT if kind == "time" else NULL)
                     arrays.append(pa.array(part, type=pa.int64(), mask=null).cast(_ARROW_TYPES[kind]))
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+
+def write_days(folder: Path, table: str, cols: dict[str, Any], n: int, fmt: str, part: str) -> None:
+    """A table's rows (sorted by time) as daily parts: ``folder/d=YYYY-MM-DD/<part>.parquet``
+    (or ``.csv.gz``), the hive layout an export pipeline writes. A day without rows gets no part."""
+    days = cols["Timestamp"] // DAY  # days since the epoch; the rows are in time order
+    bounds = np.flatnonzero(np.diff(days)) + 1
+    for start, stop in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [n]])):
+        if stop <= start:
+            continue
+        day = np.datetime64(int(days[start]), "D")
+        target = folder / f"d={day}"
+        target.mkdir(parents=True, exist_ok=True)
+        piece = {col: values[start:stop] for col, values in cols.items()}
+        if fmt == "csv":
+            write_csv(target / f"{part}.csv.gz", table, piece, int(stop - start))
+        else:
+            write_parquet(target / f"{part}.parquet", table, piece, int(stop - start))
