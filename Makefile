@@ -66,11 +66,14 @@ $(KUSTO): tests/kusto/package-lock.json
 # parquet files, about 1M and 10M events (generated once into bench_data/). REPEATS alternating
 # runs each; the table goes to stdout and reports/bench.md. Bytecode is compiled first, as a
 # regular pip install does (an editable install with PYTHONDONTWRITEBYTECODE=1 never caches it).
+# SIZE picks the sizes (1M,10M by default; `make bench SIZE=100M` writes the 100M data set by
+# day, about 3 GB, and compares on that folder of parts).
 REPEATS ?= 7
+SIZE ?= 1M,10M
 bench: $(STAMP)
 	@mkdir -p $(REPORTS)
 	$(PY) -m compileall -q hunting_lib
-	$(PY) benchmarks/run.py --repeats $(REPEATS) --markdown $(REPORTS)/bench.md
+	$(PY) benchmarks/run.py --sizes $(SIZE) --repeats $(REPEATS) --markdown $(REPORTS)/bench.md
 
 # Issue 12's evaluation on real recordings: every set of evaluation/sets.yaml that is present
 # (OTRF and the sample always; the public attack recordings after `make recordings`), the table to

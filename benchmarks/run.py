@@ -32,13 +32,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-#: Sample scales: the generator writes about 55,000 events per unit of scale.
-SIZES = {"1M": 18.0, "10M": 180.0}
+#: Sample scales: the generator writes about 55,000 events per unit of scale. From 100M on the
+#: generator writes each table as a folder of daily parts (``<Table>/d=2026-11-02/part-0000.parquet``,
+#: streamed cohort by cohort), and both engines read those folders as they are.
+SIZES = {"1M": 18.0, "10M": 180.0, "30M": 540.0, "100M": 1834.0}
 
 
 def generate(size: str, cache: Path) -> Path:
     folder = cache / f"scale-{SIZES[size]:g}"
-    if not (folder / "DeviceProcessEvents.parquet").exists():
+    if not (folder / "scenarios.yaml").exists():  # the generator writes the answer key last
         print(f"generating {size} events in {folder} ...", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, "-m", "hunting_lib", "sample", "--output", str(folder),
                         "--scale", str(SIZES[size]), "--format", "parquet", "--seed", "7"],
@@ -49,7 +51,7 @@ def generate(size: str, cache: Path) -> Path:
 def events_in(folder: Path) -> int:
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.rglob("*.parquet"))
 
 
 def _tree_rss_kib(pid: int) -> int:

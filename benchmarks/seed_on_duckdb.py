@@ -1,7 +1,8 @@
 """The reference side of ``make bench``: the published KQL, unmodified, run by duckdb-kql.
 
-DuckDB scans the parquet files itself, through one view per table, so the comparison is with a
-columnar engine reading the same files the kit reads. Writes the result as JSON (as the kit's
+DuckDB scans the parquet files itself, through one view per table (over a glob for a table kept
+as a folder of parts), so the comparison is with a columnar engine reading the same files the
+kit reads. Writes the result as JSON (as the kit's
 ``hunt --output`` does) to the second argument, or prints its row count.
 """
 
@@ -24,8 +25,12 @@ def main(data_dir: str, output: str | None = None) -> None:
     seed = yaml.safe_load(query_file.read_text(encoding="utf-8"))
     con = duckdb_kql.connect()
     for table in TABLES:
-        path = (Path(data_dir) / f"{table}.parquet").as_posix().replace("'", "''")
-        con.execute(f"CREATE VIEW \"{table}\" AS SELECT * FROM read_parquet('{path}')")
+        # A table kept as a folder of parts (daily hive folders) is one view over a glob; the
+        # folder names' keys are not columns, as in the kit.
+        folder = Path(data_dir) / table
+        glob = folder / "**" / "*.parquet" if folder.is_dir() else Path(data_dir) / f"{table}.parquet"
+        path = glob.as_posix().replace("'", "''")
+        con.execute(f"CREATE VIEW \"{table}\" AS SELECT * FROM read_parquet('{path}', hive_partitioning = false)")
     result = duckdb_kql.kql(con, seed["query"])
     names = [d[0] for d in result.description]
     rows = [dict(zip(names, values)) for values in result.fetchall()]
