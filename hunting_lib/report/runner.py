@@ -105,12 +105,13 @@ def build_report(
                           f"ship its notebooks (reinstall it from a wheel or an editable checkout)")
     output.parent.mkdir(parents=True, exist_ok=True)
     executed = output.with_suffix(".ipynb")
-    # The kernel inherits a fixed hash seed: msticpy builds plot columns from sets, whose order
-    # otherwise changes from run to run, and the report body with it.
     from hunting_lib.engine.progress import progress_enabled
 
     if progress_bar is None:
         progress_bar = progress_enabled()
+    # The kernel inherits a fixed hash seed: msticpy builds plot columns from sets, whose order
+    # otherwise changes from run to run, and the report body with it. And it draws no progress
+    # bar: its output is the report.
     kernel_env = {"PYTHONHASHSEED": "0", "HUNTING_LIB_PROGRESS": "0"}
     previous = {name: os.environ.get(name) for name in kernel_env}
     os.environ.update(kernel_env)
