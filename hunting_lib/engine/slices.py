@@ -54,7 +54,7 @@ def _nullable_integers(dtype: Any) -> Any:
 class FindingSlices:
     """Reads what a scanned hunt's pivots need, from its tables' files (``HuntResult.sources``).
 
-    ``rows_read`` counts, per table and read (``process_trees``, ``device_network``,
+    ``rows_read`` counts, per table and read (``tree_keys``, ``process_trees``, ``device_network``,
     ``indicator_contacts``), the rows read into pandas; ``devices_read`` names the devices whose
     process trees were read. Both exist so tests (and the curious) can see how little was read.
     """
