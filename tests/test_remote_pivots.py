@@ -91,5 +91,5 @@ def test_a_result_without_data_cannot_pivot(hunts, device):
     from dataclasses import replace
 
     _, local, _ = hunts
-    with pytest.raises(ValueError, match="no data to pivot on"):
-        device_network(replace(local, data=None), device)
+    with pytest.raises(ValueError, match="no data to pivot on"):  # no tables, no file slices, no provider
+        device_network(replace(local, data=None, slices=None, sources={}), device)

@@ -88,6 +88,10 @@ CALLS_PER_HOUR = 1500
 MAX_HASH_PARTS = 256
 #: Queries whose rows are groups (aggregates): halving their window barely shrinks them.
 AGGREGATE_QUERIES = frozenset({"task_start_groups", "fleet_groups", "task_activity_devices", "ip_devices"})
+#: Queries with no time window to split: a cut result of theirs is final.
+UNWINDOWED_QUERIES = frozenset({"table_presence", "file_profiles", "file_certificates"})
+#: One row per table, whatever the data: no service limit can cut it.
+BOUNDED_QUERIES = frozenset({"table_presence"})
 
 
 class RemoteQueryError(RuntimeError):
@@ -331,7 +335,7 @@ def _run_once(source: RemoteSource, name: str, start: pd.Timestamp, end: pd.Time
             f"{name} returned no column {missing[0]}: the remote table's schema is not the one the "
             "hunt expects (renamed table or column? see dialect and table_names)")
     source.rows_fetched += len(result)
-    if len(result) >= source.limit:
+    if len(result) >= source.limit and name not in BOUNDED_QUERIES:
         raise IncompleteResult(f"{name}: {len(result)} rows, at the service's limit of {source.limit}")
     return result
 
@@ -349,6 +353,9 @@ def run_complete(
     try:
         return [_run_once(source, name, start, end, device_slice=[list(p) for p in device_slice], **values)]
     except IncompleteResult as cut:
+        if name in UNWINDOWED_QUERIES:
+            raise RemoteQueryError(f"{cut}; this query has no time window to split, so it is too much for one query") \
+                from None
         if name in AGGREGATE_QUERIES and not device_slice and source.hash_parts > 1:
             # an earlier aggregate over the same launches needed this split: skip the rounds
             return _hash_split(source, name, start, end, device_slice, str(cut), source.hash_parts, **values)
