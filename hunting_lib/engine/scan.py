@@ -104,17 +104,11 @@ def _lazy_table(path: Path, table: str, pl: Any) -> tuple[Any, list[str]]:
     (and its row numbers), and its columns."""
     parts = parquet_parts(path) or [path]
     try:
-        # Parts of one table must agree on their columns: the general loader fills what a part
-        # lacks, and names the part whose values it has to coerce.
-        schemas = {tuple(pl.read_parquet_schema(part).items()) for part in parts} if len(parts) > 1 else set()
-        if len(schemas) > 1:
-            raise NotApplicable(f"{path.name}: its parts differ in columns or types")
         # The row index is part of the scan, so the filters still reach the reader. Hive keys in
-        # folder names (d=2026-11-01) are not Defender columns: they are not read.
+        # folder names (d=2026-11-01) are not Defender columns: they are not read. polars checks
+        # each part's columns against the first's as it reads (``scan_parquet_folder``).
         frame = pl.scan_parquet(parts, row_index_name=_ROW, hive_partitioning=False)
         schema = frame.collect_schema()
-    except NotApplicable:
-        raise
     except Exception as exc:  # unreadable: the general loader words the error
         raise NotApplicable(f"{path.name}: {exc}") from None
     renamed = {raw: normalise_column_name(raw, table) for raw in schema.names() if raw != _ROW}
@@ -307,10 +301,24 @@ def _baseline(in_scope: Any, pl: Any) -> tuple[int, dict[str, int], dict[str, in
 def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
     """The passes over a folder of parquet files; raises ``NotApplicable`` for anything else."""
     files = find_table_files(data_dir)
-    if PROCESS_TABLE not in files or any(parquet_parts(p) is None for p in files.values()):
+    parts = {table: parquet_parts(path) for table, path in files.items()}
+    if PROCESS_TABLE not in files or any(p is None for p in parts.values()):
         raise NotApplicable("not a folder of parquet files")
     import polars as pl  # after the cheap checks: a csv folder never pays for it
 
+    try:
+        return _scan(files, request, pl)
+    except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError) as exc:
+        # Parts of one table that differ in columns or types (an export whose schema changed):
+        # the general loader fills what a part lacks and names the part whose values it coerces.
+        # Reading every part's footer first instead costs seconds at a few thousand parts.
+        if all(len(p) == 1 for p in parts.values()):
+            raise  # one file per table: a bug of the scan, reported as such
+        raise NotApplicable(f"the parts of a table differ in columns or types: {' '.join(str(exc).split())[:200]}")
+
+
+def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
+    """The passes themselves (``scan_parquet_folder``)."""
     lazy = {t: _lazy_table(files[t], t, pl) for t in TABLES if t in files}
     processes, present = lazy[PROCESS_TABLE]
     extended = request.scope == "extended"
