@@ -24,7 +24,36 @@ import numpy as np
 import pandas as pd
 from msticpy.data.drivers.driver_base import DriverBase
 
-from tests.kql_reference import connect_frames, load_into_duckdb, run_kql
+from hunting_lib.schema import TABLES, table_columns
+from tests.kql_reference import _DUCKDB_TYPES, load_into_duckdb, run_kql
+
+
+def connect_lean(frames: dict[str, pd.DataFrame]):
+    """``kql_reference.connect_frames``'s tables, the schema columns a frame lacks added inside
+    DuckDB ("" for strings, null otherwise, as ``union`` fills them) instead of in pandas: a
+    50k-device fleet loads in seconds."""
+    import duckdb_kql
+
+    con = duckdb_kql.connect()
+    for table in TABLES:
+        frame = frames.get(table)
+        if frame is None:  # a table the workspace has, empty
+            columns = ", ".join(f'"{c}" {_DUCKDB_TYPES[t]}' for c, t in table_columns(table).items())
+            con.execute(f'CREATE TABLE "{table}" ({columns})')
+            continue
+        frame = frame.copy(deep=False)
+        for column in frame.columns:
+            if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+                frame[column] = frame[column].dt.tz_convert(None)
+        con.register("_incoming", frame)
+        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _incoming')
+        con.unregister("_incoming")
+        for column, kind in table_columns(table).items():
+            if column not in frame.columns:
+                sql_type = _DUCKDB_TYPES[kind]
+                default = " DEFAULT ''" if sql_type == "VARCHAR" else ""
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {sql_type}{default}')
+    return con
 
 
 class FakeClock:
@@ -106,7 +135,7 @@ class KqlEngineDriver(DriverBase):
                  certificates: pd.DataFrame | None = None, frames: dict[str, pd.DataFrame] | None = None,
                  defender: DefenderLimits | None = None, drop_table: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        self._con = connect_frames(frames) if frames is not None else load_into_duckdb(data_dir, full_schema=True)
+        self._con = connect_lean(frames) if frames is not None else load_into_duckdb(data_dir, full_schema=True)
         self.defender = defender
         if drop_table is not None:  # a workspace that does not collect this table
             self._con.execute(f'DROP TABLE "{drop_table}"')
