@@ -285,9 +285,10 @@ _AGGREGATED = "ProcessCreatedAggregatedReport"
 
 
 def _baseline(in_scope: Any, pl: Any) -> tuple[int, dict[str, int], dict[str, int]]:
-    """The fleet's baseline (``fleet.FleetContext``) from the launches in memory: devices, and
-    devices per normalised group key and per normalised program path, over those in scope."""
-    per_group = in_scope.group_by(_GROUP).agg(pl.col("DeviceName").unique())
+    """The fleet's baseline (``fleet.FleetContext``) from the launches in memory (``in_scope``: a
+    lazy filter of them): devices, and devices per normalised group key and per normalised
+    program path, over those in scope."""
+    per_group = in_scope.group_by(_GROUP).agg(pl.col("DeviceName").unique()).collect()
     keyed = per_group.with_columns(
         (_normalised(pl.col("FileName")) + "|" + _normalised(pl.col("ProcessCommandLine")) + "|"
          + _normalised(pl.col("FolderPath"))).alias("key"), _normalised(pl.col("FolderPath")).alias("program"))
@@ -295,7 +296,8 @@ def _baseline(in_scope: Any, pl: Any) -> tuple[int, dict[str, int], dict[str, in
     for column in ("key", "program"):
         table = keyed.explode("DeviceName").group_by(column).agg(pl.col("DeviceName").n_unique().alias("n"))
         counts[column] = dict(zip(table[column].to_list(), table["n"].to_list()))
-    return int(in_scope["DeviceName"].n_unique()), counts["key"], counts["program"]
+    devices = in_scope.select(pl.col("DeviceName").n_unique()).collect().item()
+    return int(devices), counts["key"], counts["program"]
 
 
 def scan_parquet_folder(data_dir: Path, request: ScanRequest) -> ScanResult:
@@ -333,7 +335,8 @@ def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
         launched = (_equals_any(present, "InitiatingProcessFileName", [seed.parent_file_name], pl)
                     & _equals_any(present, "InitiatingProcessCommandLine", list(request.parent_command_lines), pl)
                     & _in_window(present, request, pl))
-        columns = _GROUP + ["DeviceName", "ActionType", "InitiatingProcessFileName", "InitiatingProcessCommandLine"]
+        # The parent's strings are the filter's own: not held (a million launches at 100M events).
+        columns = _GROUP + ["DeviceName", "ActionType"]
         launches = processes.filter(launched).select(
             [pl.col(_ROW)] + [_text(present, c, pl).alias(c) for c in columns]
             + [(pl.col("ProcessId") if "ProcessId" in present else pl.lit(None)).alias("ProcessId")]).collect()
@@ -344,8 +347,10 @@ def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
     else:
         in_scope_test = _published_keep(held, pl)
     launches = launches.with_columns(in_scope_test.alias("_in_scope"))
-    in_scope = launches.filter(pl.col("_in_scope"))
-    groups = in_scope.group_by(_GROUP).agg(pl.len().alias("Count"), pl.col("DeviceName").n_unique().alias("DeviceCount"))
+    # A lazy filter, not a copy of the launches in scope (nearly all of them, published).
+    in_scope = launches.lazy().filter(pl.col("_in_scope"))
+    groups = in_scope.group_by(_GROUP).agg(pl.len().alias("Count"),
+                                           pl.col("DeviceName").n_unique().alias("DeviceCount")).collect()
     maybe_rare = pl.col("Count") < request.threshold
     if request.max_devices is not None:
         maybe_rare |= pl.col("DeviceCount") <= request.max_devices
@@ -355,7 +360,10 @@ def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
     host_names = sorted(set(system32_hosts["FileName"].str.to_lowercase().to_list()))
     raw = {c: candidates[c].to_list() for c in _GROUP}
     lowered = {c: {v.lower() for v in raw[c]} for c in _GROUP}
-    start_rows = in_scope.join(candidates.select(_GROUP), on=_GROUP, how="semi")[_ROW].to_list()
+    start_rows = in_scope.join(candidates.lazy().select(_GROUP), on=_GROUP, how="semi").select(_ROW).collect()
+    start_rows = start_rows[_ROW].to_list()
+    aggregated_reports = int(launches["ActionType"].eq(_AGGREGATED).sum())
+    del launches, in_scope  # the later passes run without the launches in memory
 
     # Pass 2: the starts of those groups, the events their processes may have caused, and the
     # events that may fire a host tripwire.
@@ -419,7 +427,7 @@ def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
             found.setdefault(table, []).append(rows)
     # A row can be both a group's start and activity: keep it once, in file order.
     rows = {t: pl.concat(parts, how="diagonal_relaxed").unique(_ROW).sort(_ROW) for t, parts in found.items()}
-    fleet = {"devices": devices, "aggregated_reports": int(launches["ActionType"].eq(_AGGREGATED).sum()),
+    fleet = {"devices": devices, "aggregated_reports": aggregated_reports,
              "task_devices": per_key, "ip_devices": ip_devices, "program_devices": per_program}
     return ScanResult(files, rows, fleet)
 
