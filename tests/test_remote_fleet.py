@@ -261,3 +261,16 @@ def test_the_new_queries_pass_kustos_parser():
     assert "hash(DeviceName, 2) == 1 and hash(DeviceName, 4) == 3" in queries[3]
     errors = kusto_parser.check_queries(queries)
     assert errors == [[]] * len(queries), [e for e in errors if e]
+
+
+def test_each_run_starts_with_a_fresh_budget_but_remembers_recent_calls(fleet):
+    from hunting_lib.remote.hunt import RemoteHunt
+
+    clock = FakeClock()
+    fake, limits = defender(fleet, clock, calls_per_minute=3)
+    source = RemoteSource(fake, clock=clock, sleep=clock.sleep, query_budget=2, calls_per_minute=3)
+    for _ in range(3):  # three runs' table checks: each within its own budget of 2
+        RemoteHunt(source).prepare(HuntParams(**WINDOW))
+        assert source.queries_used == 1
+    presence(source)  # the fourth call in a minute waits for the first to age out
+    assert clock.slept == [60] and limits.refused == 0

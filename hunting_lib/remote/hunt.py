@@ -260,6 +260,8 @@ class RemoteHunt:
     def prepare(self, params: HuntParams) -> HuntParams:
         start, end = _window(params)
         params = replace(params, start=start, end=end)
+        # a new run: a fresh budget and tally (the pacing keeps its memory of recent calls)
+        self.source.queries_used, self.source.rows_fetched, self.source.hash_parts = 0, 0, 1
         check_tables(self.source, params)
         return params
 
