@@ -255,7 +255,9 @@ def _task_host_launches(processes: Any, present: list[str], request: ScanRequest
     hosts_of = {f"{n}\x00{c}": h for h, pairs in hosts["pairs"].items() for n, c in pairs}
     parent = pl.col("InitiatingProcessFileName") + "\x00" + pl.col("InitiatingProcessCommandLine")
     launches = launches.with_columns(parent.replace_strict(hosts_of, default=None).alias("TaskHost"))
-    launches = launches.filter(pl.col("TaskHost").is_not_null())
+    # Each launch's host is known now: its parent's strings are not held any longer.
+    launches = launches.filter(pl.col("TaskHost").is_not_null()).drop(
+        "InitiatingProcessFileName", "InitiatingProcessCommandLine")
     for host in hosts["pairs"]:
         hosts["devices"][host] = set(launches.filter(pl.col("TaskHost") == host)["DeviceName"].to_list())
     return launches, hosts, maybe_host
