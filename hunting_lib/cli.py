@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--scale", type=float, default=1.0)
     sample.add_argument("--format", choices=["csv", "parquet"], default="csv")
     sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument("--partition", choices=["auto", "day", "none"], default="auto",
+                        help="day: each table a folder of daily parts, streamed in bounded memory; "
+                             "auto (default): by day above scale 200")
     return parser
 
 
@@ -215,7 +218,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.scale <= 0:
         raise BadInputError(f"--scale {args.scale}: must be above 0")
     options = {} if args.seed is None else {"seed": args.seed}
-    counts = generate_sample(args.output, scale=args.scale, fmt=args.format, **options)
+    partition = None if args.partition == "none" else args.partition
+    counts = generate_sample(args.output, scale=args.scale, fmt=args.format, partition=partition, **options)
     print(f"wrote {sum(counts.values())} events in {len(counts)} tables to {args.output}")
     return EXIT_OK
 

@@ -133,8 +133,12 @@ def check_attacks_found(document: dict, folder) -> None:
     assert set(ranked[:len(attacks)]) == set(attacks), ranked
     for task in document["rare_tasks"][:len(attacks)]:
         assert task["Critical"] is True and task["SuppressedBy"] is None, task["FileName"]
-    network = pd.read_parquet(folder / "DeviceNetworkEvents.parquet") if (
-        folder / "DeviceNetworkEvents.parquet").exists() else pd.read_csv(folder / "DeviceNetworkEvents.csv.gz")
+    if (folder / "DeviceNetworkEvents").is_dir():  # daily parts
+        network = pd.concat([pd.read_parquet(p) for p in sorted((folder / "DeviceNetworkEvents").rglob("*.parquet"))])
+    elif (folder / "DeviceNetworkEvents.parquet").exists():
+        network = pd.read_parquet(folder / "DeviceNetworkEvents.parquet")
+    else:
+        network = pd.read_csv(folder / "DeviceNetworkEvents.csv.gz")
     checked = 0
     for group, scenario in attacks.items():
         planted = network[network["ReportId"].isin(scenario["report_ids"].get("DeviceNetworkEvents", []))]
@@ -268,3 +272,22 @@ def test_the_kql_command_renders_each_scope(tmp_path):
     assert '"taskeng.exe"' in extended.stdout and "FlaggedLaunches" in extended.stdout
     bad = run("kql", "--scope", "wide")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_sample_command_writes_daily_parts_the_hunt_reads(tmp_path):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "daily"
+    done = run("sample", "--output", out, "--scale", "0.1", "--seed", "5", "--format", "parquet",
+               "--partition", "day")
+    assert done.returncode == 0, done.stderr
+    written = yaml.safe_load((out / "scenarios.yaml").read_text(encoding="utf-8"))
+    assert not (out / "DeviceProcessEvents.parquet").exists()
+    days = sorted(p.name for p in (out / "DeviceProcessEvents").iterdir())
+    assert len(days) > 1 and all(day.startswith("d=") for day in days)
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (out / "DeviceProcessEvents").rglob("*.parquet"))
+    assert rows == written["rows"]["DeviceProcessEvents"]
+    findings = tmp_path / "findings.json"
+    assert run("hunt", "--data-dir", out, "--output", findings).returncode == 0
+    assert json.loads(findings.read_text())["parameters"]["reader"] == "scan"
+    check_attacks_found(json.loads(findings.read_text()), out)
