@@ -504,6 +504,7 @@ TEMPLATE_VALUES: dict[str, object] = {
     "device": 'pc"01\\\n| take 1',
     "ips": ["198.51.100.7", "2001:db8::1", *TEMPLATE_HOSTILE],
     "sha1s": ["ab" * 20, "0" * 40, *TEMPLATE_HOSTILE],
+    "hosts": ["evil.example", "198.51.100.9", *TEMPLATE_HOSTILE],
     "threshold": 4,
     "max_devices": 2,
     "exclusions": "default",
@@ -588,6 +589,7 @@ def test_template_queries_carry_the_data_values_as_literals(templates):
     as one escaped literal."""
     data_templates = {"task_starts": "groups", "task_activity_rows": "groups", "process_events": "processes",
                       "device_network": "device", "ip_devices": "ips", "file_profiles": "sha1s",
+                      "indicator_contacts": "hosts",
                       "file_certificates": "sha1s"}
     by_template: dict[str, list[str]] = {}
     for text, labels in templates.items():

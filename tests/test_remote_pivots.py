@@ -93,3 +93,19 @@ def test_a_result_without_data_cannot_pivot(hunts, device):
     _, local, _ = hunts
     with pytest.raises(ValueError, match="no data to pivot on"):  # no tables, no file slices, no provider
         device_network(replace(local, data=None, slices=None, sources={}), device)
+
+
+def test_indicator_prevalence_remote_equals_local(hunts):
+    """The fleet prevalence of every indicator of the hunt comes from one remote query of distinct
+    contacts, and equals the prevalence counted from the local tables."""
+    remote, local, fake = hunts
+    expected = network_indicators(local)
+    assert (expected["FleetDevices"].fillna(0) > 0).any()  # the sample's indicators were contacted
+    sent = len(fake._query_provider.queries)
+    got = network_indicators(remote)
+    contacts = [q for q in fake._query_provider.queries[sent:] if "| distinct DeviceName, InitiatingProcessFileName" in q]
+    assert len(contacts) == 1
+    key = ["Indicator", "Type"]
+    merged = expected.merge(got, on=key, suffixes=("_local", "_remote"))
+    assert len(merged) == len(expected) == len(got)
+    assert merged["FleetDevices_local"].fillna(-1).tolist() == merged["FleetDevices_remote"].fillna(-1).tolist()

@@ -410,6 +410,12 @@ def fleet_prevalence(result: HuntResult, indicators: pd.DataFrame) -> pd.DataFra
         every_ips = ips | set(every.loc[every["Type"] == "ip", "Indicator"]) | {ip for ip in contacted if ip}
         every_hosts = hosts | {h for h in _host(every.loc[every["Type"].isin(["url", "dns"]), "Indicator"]) if h}
         network = slices.indicator_contacts(every_ips, every_hosts)
+    elif result.remote is not None and (ips or hosts):  # one query: the fleet's distinct contacts
+        from hunting_lib.remote.provider import concat_pieces, run_complete  # remote hunts only
+
+        found = concat_pieces(run_complete(result.remote, "indicator_contacts", result.params.start,
+                                           result.params.end, ips=sorted(ips), hosts=sorted(hosts)))
+        network = found.drop_duplicates()  # the pieces of a split window may repeat a row
     else:
         network = None
     if network is None or network.empty:

@@ -205,6 +205,26 @@ def render_ip_devices_kql(params: HuntParams, ips: Iterable[str], target: str | 
             + "\n| summarize Devices = make_set(DeviceName) by RemoteIP")
 
 
+def render_indicator_contacts_kql(params: HuntParams, ips: Iterable[str], hosts: Iterable[str],
+                                  target: str | Dialect = "defender") -> str:
+    """The fleet's contacts of some indicators in the window, one row per distinct (device,
+    process, address, URL): the indicators' fleet prevalence (``pivots.pivot.fleet_prevalence``)
+    without bringing any other network event back.
+
+    A URL's host is matched loosely here (``RemoteUrl contains``, case-insensitive); the pivot
+    then keeps only the rows whose URL host equals the indicator's, as it does locally. A host
+    that is an address is also looked for in ``RemoteIP``.
+    """
+    target = dialect(target) if isinstance(target, str) else target
+    hosts = sorted(set(hosts))
+    addresses = sorted(set(ips) | set(hosts))
+    tests = [f"RemoteIP in {kql_string_list(addresses)}"] if addresses else []
+    tests += [f"RemoteUrl contains {kql_string(host)}" for host in hosts]
+    return (_parameters(params, []) + target.tables["DeviceNetworkEvents"] + window_filter(params, target.time_column)
+            + "\n| where " + (" or ".join(tests) or "false")
+            + "\n| distinct DeviceName, InitiatingProcessFileName, RemoteIP, RemoteUrl")
+
+
 def render_file_profiles_kql(params: HuntParams, sha1s: Iterable[str], target: str | Dialect = "defender") -> str:
     """Defender's FileProfile() for the given SHA1s: signer, signature state, global prevalence.
 

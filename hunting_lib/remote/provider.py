@@ -50,6 +50,7 @@ from hunting_lib.remote.kql import (
     render_flagged_launches_kql,
     render_fleet_groups_kql,
     render_hunt_kql,
+    render_indicator_contacts_kql,
     render_ip_devices_kql,
     render_rare_tasks_kql,
     render_rows_by_process_kql,
@@ -136,6 +137,7 @@ def _renderers() -> dict[str, Callable[..., str]]:
         "flagged_launches": lambda p, t, v: render_flagged_launches_kql(p, TASK_START_COLUMNS, t),
         "fleet_groups": lambda p, t, v: render_fleet_groups_kql(p, t),
         "ip_devices": lambda p, t, v: render_ip_devices_kql(p, v["ips"], t),
+        "indicator_contacts": lambda p, t, v: render_indicator_contacts_kql(p, v["ips"], v["hosts"], t),
         "file_profiles": lambda p, t, v: render_file_profiles_kql(p, v["sha1s"], t),
         "file_certificates": lambda p, t, v: render_file_certificates_kql(p, v["sha1s"], t),
     }
@@ -274,6 +276,7 @@ EXPECTED_COLUMNS: dict[str, list[str]] = {
     "flagged_launches": GROUP_KEYS + ["Timestamp", "DeviceName", "ProcessId", "HostTripwires"],
     "fleet_groups": GROUP_KEYS + ["Devices", "Aggregated"],
     "ip_devices": ["RemoteIP", "Devices"],
+    "indicator_contacts": ["DeviceName", "InitiatingProcessFileName", "RemoteIP", "RemoteUrl"],
     "task_activity_rows": ["SourceTable", "Timestamp", "DeviceName", "InitiatingProcessFileName",
                            "InitiatingProcessId", "InitiatingProcessCommandLine"],
     "process_events": ["SourceTable", "Timestamp", "DeviceName", "InitiatingProcessId"],
