@@ -124,7 +124,8 @@ def test_the_pipeline_steps_are_subpackages():
     assert top <= {"hunting_lib.__main__", "hunting_lib.cli", "hunting_lib.hunt", "hunting_lib.result",
                    "hunting_lib.params", "hunting_lib.errors", "hunting_lib.schema", "hunting_lib.clock",
                    "hunting_lib.engine", "hunting_lib.triage", "hunting_lib.pivots", "hunting_lib.report",
-                   "hunting_lib.remote", "hunting_lib.sample", "hunting_lib.training"}, top
+                   "hunting_lib.remote", "hunting_lib.sample", "hunting_lib.training", "hunting_lib.tasks",
+                   "hunting_lib.history"}, top
 
 
 def test_local_and_remote_hunts_share_one_pipeline():
