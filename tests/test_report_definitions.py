@@ -5,6 +5,8 @@ Expected text comes from the definitions written here, not from running the code
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pandas as pd
 
 from hunting_lib.report.definitions import (
@@ -14,7 +16,6 @@ from hunting_lib.report.definitions import (
     task_names,
     task_names_text,
 )
-from tests.test_report_summary import Hooks
 
 HOSTILE_NAME = '\\Upd<script>window.__pwned=1</script>'
 HOSTILE_ARGS = '/c "<img src=x onerror=alert(1)>" & whoami'
@@ -43,10 +44,20 @@ def task(definitions: list[dict], **fields) -> pd.Series:
     return pd.Series({**row, **fields})
 
 
+class Hooks(HTMLParser):
+    """Every element's tag and attributes, as a browser's parser sees them."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
 def strip(html: str) -> str:
     """The page's text, as a reader sees it (tags gone, entities decoded)."""
-    from html.parser import HTMLParser
-
     class Text(HTMLParser):
         def __init__(self):
             super().__init__(convert_charrefs=True)

@@ -1,0 +1,118 @@
+"""History and verdicts in the report: the "What's new" section and the short texts of tables.
+
+The hunts here are built by hand (rare groups with History and Verdict as the history store
+writes them); expected text comes from those values, not from running the code.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from hunting_lib.params import HuntParams
+from hunting_lib.report.history_view import (
+    history_columns,
+    history_text,
+    ranking_table,
+    verdict_text,
+    whats_new_html,
+)
+from hunting_lib.result import HuntResult
+from tests.test_report_definitions import Hooks, strip
+
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>alert(1)</script>'
+BENIGN = {"Verdict": "benign", "Analyst": "ana", "Note": "the backup agent", "At": "2026-11-10T09:00:00Z",
+          "Expires": "2027-02-08T09:00:00Z", "Id": 7, "SHA1s": ["ab" * 20], "BinaryChanged": False}
+
+
+def group(key: str, file_name: str, score: float, new: bool | None, verdict: dict | None = None,
+          suppressed_by: str | None = None, task_name: str | None = None, line: str | None = None) -> dict:
+    return {
+        "TaskId": hash(key) % 1000, "GroupKey": key, "FileName": file_name, "FolderPath": "C:\\x\\" + file_name,
+        "ProcessCommandLine": line or f"{file_name} -run", "Count": 1, "DeviceCount": 1, "Score": score,
+        "Critical": False, "ReasonText": ["user-writable path"], "ReasonTechniques": ["T1036"],
+        "SuppressedBy": suppressed_by, "TaskNames": [task_name] if task_name else [],
+        "History": None if new is None else {"New": new, "FirstSeen": "2026-10-26T03:00:00Z" if not new else
+                                             "2026-11-02T08:00:00Z", "RunsSeen": 0 if new else 3},
+        "Verdict": verdict,
+    }
+
+
+def hunt(groups: list[dict], history_run: dict | None) -> HuntResult:
+    empty = pd.DataFrame()
+    result = HuntResult(HuntParams(), pd.DataFrame(groups), empty, empty, empty, empty)
+    result.history_run = history_run
+    return result
+
+
+def test_history_and_verdict_read_in_a_few_words():
+    assert history_text({"New": True, "FirstSeen": "2026-11-02T08:00:00Z", "RunsSeen": 0}) == "new"
+    assert history_text({"New": False, "FirstSeen": "2026-10-26T03:00:00Z", "RunsSeen": 3}) == \
+        "seen in 3 earlier run(s) since 2026-10-26"
+    assert history_text(None) == "" and history_text(float("nan")) == ""
+    assert verdict_text(BENIGN) == "benign by ana on 2026-11-10, until 2027-02-08: the backup agent"
+    assert verdict_text({**BENIGN, "BinaryChanged": True, "Note": ""}) == \
+        "benign by ana on 2026-11-10, until 2027-02-08 (the binary changed since: not applied)"
+    assert verdict_text({"Verdict": "malicious", "Analyst": "bo", "At": "2026-11-11T00:00:00Z", "Expires": None,
+                         "Note": "x" * 200}).endswith("x" * 79 + "…")
+    assert verdict_text(None) == ""
+
+
+def test_tables_gain_task_name_new_and_verdict():
+    groups = [group("gk-a", "evil.exe", 9, True, task_name="\\Updater"),
+              group("gk-b", "agent.exe", 2, False, verdict=BENIGN, suppressed_by="verdict:7")]
+    frame = pd.DataFrame(groups)
+    columns = history_columns(frame)
+    assert columns["TaskName"].tolist() == ["\\Updater", ""]
+    assert columns["New"].tolist() == ["new", "seen in 3 earlier run(s) since 2026-10-26"]
+    assert columns["Verdict"].tolist() == ["", verdict_text(BENIGN)]
+    table = ranking_table(frame)
+    assert list(table.columns[:2]) == ["Rank", "New"]
+    assert table.columns.get_loc("TaskName") == table.columns.get_loc("FileName") + 1
+    assert table["Verdict"].tolist() == ["", verdict_text(BENIGN)]
+    # without history, no New or Verdict column; the task name still shows
+    plain = ranking_table(frame.drop(columns=["History", "Verdict"]))
+    assert "New" not in plain and "Verdict" not in plain and plain["TaskName"].tolist() == ["\\Updater", ""]
+
+
+def test_whats_new_lists_new_keys_vanished_findings_and_verdicts():
+    groups = [group("gk-new1", "evil.exe", 9, True, task_name="\\Updater"),
+              group("gk-old1", "tool.exe", 5, False),
+              group("gk-new2", "drop.exe", 4, True),
+              group("gk-ben", "agent.exe", 2, False, verdict=BENIGN, suppressed_by="verdict:7")]
+    vanished = pd.DataFrame([{"GroupKey": "gk-gone", "FileName": "gone.exe", "ProcessCommandLine": "gone.exe /x",
+                              "Score": 6.0}])
+    html = whats_new_html(hunt(groups, {"path_name": "history.sqlite", "run_id": 5, "previous_run_id": 4}),
+                          {"vanished": vanished, "appeared": pd.DataFrame()})
+    page = Hooks(html)
+    text = strip(html)
+    assert "What's new since the last run" in text
+    assert "run 5 of the history history.sqlite; the previous run is 4" in text
+    items = [t for t, a in page.tags if a.get("data-whatsnew") == "new-key"]
+    assert len(items) == 2  # the two findings with a new key; the old one and the suppressed one are not listed
+    assert "gk-new1, evil.exe, task \\Updater, score 9: evil.exe -run" in text
+    assert "gk-new2" in text and "gk-old1" not in text
+    assert "2 of the 4 rare groups are new" in text
+    assert "1 finding(s) of run 4 are not findings now" in text and "gk-gone" in text and "gone.exe /x" in text
+    assert "1 verdict(s) in force" in text
+    assert "gk-ben agent.exe: benign by ana on 2026-11-10, until 2027-02-08: the backup agent (suppressed)" in text
+
+
+def test_whats_new_on_a_first_run_and_without_history():
+    first = whats_new_html(hunt([group("gk-a", "a.exe", 1, True)], {"path_name": "h.sqlite", "run_id": 1,
+                                                                    "previous_run_id": None}))
+    assert "it is the first run recorded there, so every group is new" in strip(first)
+    assert "not findings now" not in strip(first)  # nothing to have vanished from
+    assert whats_new_html(hunt([group("gk-a", "a.exe", 1, None)], None)) == ""
+
+
+def test_whats_new_keeps_hostile_text_inert_and_redacts():
+    groups = [group("gk-h", HOSTILE, 9, True, task_name=HOSTILE, line="net use /user:adm S3cret! " + HOSTILE,
+                    verdict={**BENIGN, "Note": HOSTILE, "Analyst": HOSTILE})]
+    vanished = pd.DataFrame([{"GroupKey": HOSTILE, "FileName": HOSTILE, "ProcessCommandLine": HOSTILE, "Score": 1}])
+    html = whats_new_html(hunt(groups, {"path_name": HOSTILE, "run_id": 2, "previous_run_id": 1}),
+                          {"vanished": vanished}, redact=lambda text: text.replace("S3cret!", "<redacted>"))
+    page = Hooks(html)
+    assert not [t for t, _ in page.tags if t in ("img", "script")]
+    assert not [n for _, a in page.tags for n in a if n.startswith("on")]
+    assert "S3cret!" not in html and "&lt;redacted&gt;" in html
+    assert HOSTILE in strip(html)
