@@ -116,3 +116,27 @@ def test_whats_new_keeps_hostile_text_inert_and_redacts():
     assert not [n for _, a in page.tags for n in a if n.startswith("on")]
     assert "S3cret!" not in html and "&lt;redacted&gt;" in html
     assert HOSTILE in strip(html)
+
+
+def test_summary_lines_and_evidence_cards_carry_task_history_and_verdict():
+    from hunting_lib.report.evidence import evidence_card_html
+    from hunting_lib.report.summary import finding_line
+
+    new = pd.Series(group("gk-a", "evil.exe", 9, True, task_name="\\Updater"))
+    seen = pd.Series(group("gk-b", "tool.exe", 5, False, verdict={**BENIGN, "Verdict": "follow-up", "Expires": None}))
+    line = strip(finding_line(1, new))
+    assert line.startswith("#1 evil.exe task \\Updater (score 9, 1 run(s) on 1 device(s)) new: user-writable path")
+    assert strip(finding_line(2, seen)) == ("#2 tool.exe (score 5, 1 run(s) on 1 device(s)) (seen in 3 earlier "
+                                            "run(s) since 2026-10-26) verdict: follow-up by ana on 2026-11-10: "
+                                            "the backup agent: user-writable path")
+    # without history nothing of it shows
+    plain = strip(finding_line(1, new.drop(["History", "Verdict", "TaskNames"])))
+    assert "new" not in plain.split(":")[0] and "verdict" not in plain and "task " not in plain
+
+    timeline = pd.DataFrame(columns=["Table", "ActionType", "Depth"])
+    card = strip(evidence_card_html(seen, timeline))
+    assert "History seen in 3 earlier run(s) since 2026-10-26" in card
+    assert "Verdict follow-up by ana on 2026-11-10: the backup agent" in card
+    assert "Task no registration found in the data" in card
+    card = strip(evidence_card_html(new.drop(["History", "Verdict"]), timeline))
+    assert "Task \\Updater" in card and "History" not in card and "Verdict" not in card

@@ -1,8 +1,9 @@
 """The evidence card that leads each finding's pivot: the facts before the timeline and the tree.
 
-What ran (the command line and, when it was encoded, the decoded text), the indicators in it,
-what its processes did (events by table and action), where (devices, accounts) and when (first
-and last run). Built from the finding's row and the timeline the pivot already read, so the card
+What ran (the command line and, when it was encoded, the decoded text) and the task that ran it,
+the indicators in it, what its processes did (events by table and action), where (devices,
+accounts) and when (first and last run), and with history whether earlier runs saw its key and
+the verdict in force. Built from the finding's row and the timeline the pivot already read, so the card
 costs no extra read. Every value is attacker-written and HTML-escaped.
 """
 
@@ -12,6 +13,8 @@ from html import escape
 
 import pandas as pd
 
+from hunting_lib.report.definitions import task_names_text
+from hunting_lib.report.history_view import history_text, verdict_text
 from hunting_lib.report.tables import second_text
 from hunting_lib.report.text import safe_text
 
@@ -59,6 +62,15 @@ def evidence_card_html(task: pd.Series, timeline: pd.DataFrame) -> str:
                   f"account(s): {_names(task.get('Accounts'))}"),
         ("When", f"{int(task.get('Count', 0))} run(s), first {first or '?'}, last {last or '?'} (UTC)"),
     ]
+    # Which task ran it (the definitions card below has the rest), and with history what earlier
+    # runs knew of it
+    names = task_names_text(task, limit=5)
+    rows.insert(2, ("Task", f'<code data-evidence="task-name">{_text(names)}</code>' if names
+                    else "no registration found in the data"))
+    if "History" in task:
+        rows.append(("History", _text(history_text(task.get("History")) or "not recorded")))
+    if "Verdict" in task:
+        rows.append(("Verdict", _text(verdict_text(task.get("Verdict"), 400) or "none")))
     # Inline alignment too: JupyterLab right-aligns table cells, and the report's stylesheet is not there.
     cell = 'style="text-align: left; vertical-align: top"'
     body = "\n".join(f"<tr><th {cell}>{name}</th><td {cell}>{value}</td></tr>" for name, value in rows)

@@ -16,6 +16,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from hunting_lib.report.definitions import task_names_text
+from hunting_lib.report.history_view import history_text, verdict_text
 from hunting_lib.report.tables import second_text
 from hunting_lib.report.text import safe_text
 from hunting_lib.result import HuntResult
@@ -74,18 +76,27 @@ def suppressed_by(result: HuntResult) -> pd.Series:
     """Suppressed groups per cause: each exclusion rule by name, the known-task catalogue as one."""
     causes = result.suppressed["SuppressedBy"].astype(str)
     causes = causes.where(~causes.str.startswith("known:"), "known Windows or vendor tasks")
+    causes = causes.where(~causes.str.startswith("verdict:"), "an analyst's benign verdict")
     return causes.value_counts()
 
 
 def finding_line(rank: int, finding: pd.Series) -> str:
-    """One finding as a list item: rank, program, score, tripwire mark and its first reasons."""
+    """One finding as a list item: rank, program, its task's name, score, tripwire mark, whether
+    its key is new (with history), the verdict in force, and its first reasons."""
     reasons = list(finding.get("ReasonText") or [])
     shown = "; ".join(reasons[:REASONS_PER_LINE]) + (f"; and {len(reasons) - REASONS_PER_LINE} more"
                                                       if len(reasons) > REASONS_PER_LINE else "")
     tripwire = ' <span class="hl-tripwire">tripwire</span>' if finding.get("Critical") else ""
-    return (f'<li data-summary="finding"><b>#{rank} {_text(finding["FileName"], 80)}</b> '
+    names = task_names_text(finding)
+    task = f' <span data-finding="task-name">task {_text(names, 200)}</span>' if names else ""
+    seen = history_text(finding.get("History"))
+    history = (' <span class="hl-new" data-finding="new">new</span>' if seen == "new" else
+               f' <span data-finding="seen">({_text(seen)})</span>' if seen else "")
+    verdict = verdict_text(finding.get("Verdict"))
+    verdict = f' <span data-finding="verdict">verdict: {_text(verdict, 200)}</span>' if verdict else ""
+    return (f'<li data-summary="finding"><b>#{rank} {_text(finding["FileName"], 80)}</b>{task} '
             f'(score {float(finding["Score"]):g}, {int(finding["Count"])} run(s) on {int(finding["DeviceCount"])} '
-            f'device(s)){tripwire}: {_text(shown or "no reason fired", 400)}</li>')
+            f'device(s)){tripwire}{history}{verdict}: {_text(shown or "no reason fired", 400)}</li>')
 
 
 def summary_html(result: HuntResult, warnings: Iterable[object] = ()) -> str:
