@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hunting_lib.errors import BadInputError, DataWarning
+from hunting_lib.history.commands import add_history_commands, run_history, run_verdict
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--partition", choices=["auto", "day", "none"], default="auto",
                         help="day: each table a folder of daily parts, streamed in bounded memory; "
                              "auto (default): by day above scale 200")
+    add_history_commands(commands)  # history, verdict
     return parser
 
 
@@ -231,7 +233,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"hunt": _cmd_hunt, "kql": _cmd_kql, "report": _cmd_report, "sample": _cmd_sample}
+    commands = {"hunt": _cmd_hunt, "kql": _cmd_kql, "report": _cmd_report, "sample": _cmd_sample,
+                "history": run_history, "verdict": run_verdict}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # third-party noise; our own data warnings are shown
         warnings.simplefilter("always", DataWarning)
