@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", type=Path, required=True, help="the .html report to write")
     report.add_argument("--show-code", action="store_true",
                         help="include the notebook's code cells (left out by default: the report opens with the summary)")
+    report.add_argument("--keep-secrets", action="store_true",
+                        help="show passwords, tokens and keys in command lines as they are (redacted by default; "
+                             "rules in config/redaction.yaml)")
     # The default since code is hidden; still accepted so that older scripts keep working.
     report.add_argument("--hide-code", action="store_true", help=argparse.SUPPRESS)
 
@@ -206,7 +209,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             early.close()
     try:
         path = build_report(args.data_dir, args.output, _params(args), show_code=args.show_code and not args.hide_code,
-                            date_order=args.date_order)
+                            date_order=args.date_order, keep_secrets=args.keep_secrets)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -15,6 +15,7 @@ import pandas as pd
 
 from hunting_lib.report.definitions import task_names_text
 from hunting_lib.report.history_view import history_text, verdict_text
+from hunting_lib.report.redact import for_display_text
 from hunting_lib.report.tables import second_text
 from hunting_lib.report.text import safe_text
 
@@ -23,7 +24,8 @@ NAMES_SHOWN = 5
 
 
 def _text(value: object) -> str:
-    return escape(safe_text(value), quote=True)
+    # secrets in command lines redacted unless the session keeps them (report --keep-secrets)
+    return escape(safe_text(for_display_text(value)), quote=True)
 
 
 def _names(values: object) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from hunting_lib.report.tables import short_sources
+from hunting_lib.report.tables import short_path, short_sources
 from hunting_lib.report.text import safe_text
 from hunting_lib.result import HuntResult
 
@@ -31,7 +31,9 @@ def markdown_text(value: object, limit: int = 200) -> str:
     """
     import html
 
-    text = safe_text(value)
+    from hunting_lib.report.redact import for_display_text
+
+    text = safe_text(for_display_text(value))  # secrets redacted unless the session keeps them
     text = text if len(text) <= limit else text[: limit - 1] + "…"
     # Quotes need no escaping in text, and an escaped one (&#x27;) would show its '#' escaped.
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
@@ -43,8 +45,12 @@ def plot_safe(values: pd.Series) -> pd.Series:
     Bokeh writes a plot's data as JSON inside a ``<script>`` element of the notebook output; a
     command line containing ``</script>`` would end that element and inject what follows. Angle
     brackets become their full-width look-alikes (＜ ＞), control and bidi characters visible
-    escapes; the text stays readable and inert.
+    escapes; the text stays readable and inert. Secrets are redacted unless the session keeps them.
     """
+    from hunting_lib.report.redact import display_keeps_secrets, redact_series
+
+    if not display_keeps_secrets():
+        values = redact_series(values)
     return values.astype(object).where(values.notna(), "").astype(str).map(safe_text).str.replace("<", "\uff1c", regex=False).str.replace(
         ">", "\uff1e", regex=False)
 
@@ -69,14 +75,32 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out.to_dict(orient="records")
 
 
+#: Parameters that may hold a local path (the analyst's own rules, the history database): the
+#: document names the file only.
+PATH_PARAMETERS = ("exclusions", "known_tasks", "history")
+
+
 def hunt_document(result: HuntResult) -> dict[str, Any]:
-    """The contract's JSON object: ``parameters``, ``rare_tasks`` (rank order) and ``activity``."""
+    """The contract's JSON object: ``parameters``, ``rare_tasks`` (rank order) and ``activity``,
+    and ``audit`` (``report.audit.audit_record``: version, config hashes, KQL, window, sources).
+
+    The rows are exact, secrets included (the parity tests compare them with the KQL's rows):
+    ``redacted`` is false. The report and the history redact (``report.redact``).
+    """
+    from hunting_lib.report.audit import audit_record
+
     # Files by folder and name only: the document is shared, the analyst's local paths are not.
     parameters = {**result.parameters, "sources": short_sources(result.sources)}
+    for name in PATH_PARAMETERS:
+        value = parameters.get(name)
+        if isinstance(value, str) and ("/" in value or "\\" in value) and not value.startswith("config/"):
+            parameters[name] = short_path(value, parts=1)
     return {
         "parameters": parameters,
         "rare_tasks": frame_records(result.rare_tasks),
         "activity": frame_records(result.activity),
+        "redacted": False,
+        "audit": audit_record(result, redacted=False),
     }
 
 

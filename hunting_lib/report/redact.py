@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -209,6 +209,13 @@ def for_display_text(value: Any, keep_secrets: bool | None = None) -> Any:
     session's choice)."""
     keep = display_keeps_secrets() if keep_secrets is None else keep_secrets
     return value if keep else redact_records(value)
+
+
+def display_redactor(keep_secrets: bool | None = None) -> Callable[[str], str]:
+    """A function for the display helpers that take one (``report.definitions``,
+    ``report.history_view``): ``redact_text``, or the text as it is when secrets are kept."""
+    keep = display_keeps_secrets() if keep_secrets is None else keep_secrets
+    return (lambda text: text) if keep else redact_text
 
 
 def display_frame(frame: pd.DataFrame, keep_secrets: bool | None = None) -> pd.DataFrame:

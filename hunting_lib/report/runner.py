@@ -39,8 +39,10 @@ class ReportError(RuntimeError):
     """The notebook failed; the message names the cell and where the partial notebook is."""
 
 
-def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Path, date_order: str = "auto") -> dict:
-    """The papermill parameters for the hunt notebook, from a ``HuntParams``."""
+def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Path, date_order: str = "auto",
+                        keep_secrets: bool = False) -> dict:
+    """The papermill parameters for the hunt notebook, from a ``HuntParams``; ``keep_secrets``:
+    show secrets in command lines as they are (``report --keep-secrets``), else redacted."""
     return {
         "data_dir": str(Path(data_dir).resolve()),
         "start": None if params.start is None else params.start.isoformat(),
@@ -56,6 +58,7 @@ def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Pa
         "export_dir": str(export_dir.resolve()),
         "papermill_run": True,
         "date_order": date_order,
+        "keep_secrets": bool(keep_secrets),
     }
 
 
@@ -84,13 +87,15 @@ def build_report(
     notebook: str | Path = HUNT_NOTEBOOK,
     date_order: str = "auto",
     progress_bar: bool | None = None,
+    keep_secrets: bool = False,
 ) -> Path:
     """Run the hunt notebook on ``data_dir`` and write one HTML report to ``output``.
 
     The report reads as findings, not as code: code cells are left out unless ``show_code``.
     ``progress_bar`` (papermill's, one step per cell) defaults to on only where someone watches a
     terminal (``engine.progress.progress_enabled``); the kernel itself never draws a bar, since
-    its output becomes the report.
+    its output becomes the report. Secrets in command lines are redacted in everything the report
+    shows unless ``keep_secrets`` (``report.redact``).
     """
     import papermill
 
@@ -112,13 +117,15 @@ def build_report(
     # The kernel inherits a fixed hash seed: msticpy builds plot columns from sets, whose order
     # otherwise changes from run to run, and the report body with it. And it draws no progress
     # bar: its output is the report.
-    kernel_env = {"PYTHONHASHSEED": "0", "HUNTING_LIB_PROGRESS": "0"}
+    kernel_env = {"PYTHONHASHSEED": "0", "HUNTING_LIB_PROGRESS": "0",
+                  # the display helpers' default, should a notebook not pass its keep_secrets on
+                  "HUNTING_LIB_KEEP_SECRETS": "1" if keep_secrets else "0"}
     previous = {name: os.environ.get(name) for name in kernel_env}
     os.environ.update(kernel_env)
     try:
         papermill.execute_notebook(
             str(notebook), str(executed),
-            parameters=notebook_parameters(data_dir, params, output.parent, date_order),
+            parameters=notebook_parameters(data_dir, params, output.parent, date_order, keep_secrets),
             kernel_name="python3", cwd=str(Path(notebook).parent), progress_bar=progress_bar, log_output=False,
             # The kernel logs a TCP notice at start and a KeyboardInterrupt at shutdown: noise.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],

@@ -18,6 +18,7 @@ import pandas as pd
 
 from hunting_lib.report.definitions import task_names_text
 from hunting_lib.report.history_view import history_text, verdict_text
+from hunting_lib.report.redact import for_display_text
 from hunting_lib.report.tables import second_text
 from hunting_lib.report.text import safe_text
 from hunting_lib.result import HuntResult
@@ -28,7 +29,7 @@ REASONS_PER_LINE = 3
 
 def _text(value: object, limit: int = 160) -> str:
     """Escaped, terminal- and bidi-safe text, clipped to ``limit`` characters."""
-    text = safe_text(value)
+    text = safe_text(for_display_text(value))  # secrets redacted unless the session keeps them
     return escape(text if len(text) <= limit else text[: limit - 1] + "…", quote=True)
 
 

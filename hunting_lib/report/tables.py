@@ -22,11 +22,15 @@ def second_text(stamps: pd.Series) -> pd.Series:
     return stamps.dt.floor("s").dt.strftime(TIME_FORMAT).fillna("")
 
 
-def for_display(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` for display: times to the second, lists joined with ", ".
+def for_display(frame: pd.DataFrame, keep_secrets: bool | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` for display: times to the second, lists joined with ", ", and secrets
+    in its text redacted (``report.redact``) unless ``keep_secrets`` (default: the session's
+    choice, ``redact.keep_secrets_in_display``).
 
     Only the rendering changes; the values an export writes (findings.json) keep full precision.
     """
+    from hunting_lib.report.redact import display_frame
+
     out = frame.copy()
     for column in out.columns:
         values = out[column]
@@ -36,7 +40,7 @@ def for_display(frame: pd.DataFrame) -> pd.DataFrame:
             is_list = values.map(lambda value: isinstance(value, (list, tuple)))
             if is_list.any():
                 out.loc[is_list, column] = values[is_list].map(lambda items: ", ".join(map(str, items)))
-    return out
+    return display_frame(out, keep_secrets)
 
 
 def short_path(path: object, parts: int = 2) -> str:
