@@ -1,0 +1,139 @@
+r"""Which runs a task's action started: its command and arguments against a launch's
+``FolderPath`` and ``ProcessCommandLine``.
+
+A definition holds what was typed at registration (``%windir%\system32\cmd.exe``,
+``"%LOCALAPPDATA%\Updater\u.exe" /quiet``); a launch holds what ran (``C:\Windows\System32\cmd.exe``,
+``"C:\Users\alice\AppData\Local\Updater\u.exe" /quiet``). Both sides are compared lower case,
+without double quotes, with whitespace collapsed; machine-wide environment variables stand for
+their standard values, and per-user ones for any user's profile folder (``C:\Users\<name>``),
+so a task registered for one user matches its run under that user's profile, while a literal
+path into another profile, or a different argument, does not.
+
+Runs are compared per distinct (program, path, command line), after a merge on the program's
+file name (and the device), so the cost grows with the distinct strings, never with launches.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import pandas as pd
+
+#: Environment variables with the same value on every standard Windows installation.
+MACHINE_VARIABLES = {
+    "windir": r"c:\windows", "systemroot": r"c:\windows", "systemdrive": "c:",
+    "programdata": r"c:\programdata", "allusersprofile": r"c:\programdata",
+    "programfiles": r"c:\program files", "programw6432": r"c:\program files",
+    "programfiles(x86)": r"c:\program files (x86)",
+    "commonprogramfiles": r"c:\program files\common files",
+    "commonprogramfiles(x86)": r"c:\program files (x86)\common files",
+    "public": r"c:\users\public", "comspec": r"c:\windows\system32\cmd.exe",
+}
+#: Per-user variables: a profile folder of some user, then the fixed rest.
+USER_VARIABLES = {
+    "userprofile": "", "localappdata": r"\appdata\local", "appdata": r"\appdata\roaming",
+    "temp": r"\appdata\local\temp", "tmp": r"\appdata\local\temp",
+}
+_PROFILE = r"c:\\users\\[^\\]+"
+_VARIABLE = re.compile(r"%([^%\s\\]+)%")
+_SPACES = re.compile(r"\s+")
+_HAS_EXTENSION = re.compile(r"\.[a-z0-9]{1,5}$")
+
+
+def normalise(text: object) -> str:
+    """Lower case, no double quotes, single spaces, trimmed: how both sides are compared."""
+    return _SPACES.sub(" ", str(text or "").replace('"', "").lower()).strip()
+
+
+def _variable_pattern(name: str) -> str:
+    """What ``%name%`` may have become in a launch (or stayed, unexpanded)."""
+    literal = re.escape(f"%{name}%")
+    if name in MACHINE_VARIABLES:
+        return f"(?:{literal}|{re.escape(MACHINE_VARIABLES[name])})"
+    if name in USER_VARIABLES:
+        return f"(?:{literal}|{_PROFILE}{re.escape(USER_VARIABLES[name])})"
+    if name == "homepath":
+        return rf"(?:{literal}|\\users\\[^\\]+)"
+    return rf"(?:{literal}|[^\\\s]+)"  # an unknown variable: one path element, whatever it is
+
+
+def text_pattern(text: str) -> str:
+    """A regex (no anchors) for normalised ``text``, its environment variables as they may
+    appear expanded."""
+    parts, last = [], 0
+    for found in _VARIABLE.finditer(text):
+        parts.append(re.escape(text[last:found.start()]))
+        parts.append(_variable_pattern(found.group(1)))
+        last = found.end()
+    parts.append(re.escape(text[last:]))
+    return "".join(parts)
+
+
+def program_name(command: object) -> str:
+    """The file name an action's command runs, lower case, ``.exe`` added when it has no
+    extension (``powershell`` runs ``powershell.exe``). "" for no command."""
+    text = normalise(command)
+    if not text:
+        return ""
+    name = re.split(r"[\\/]", text)[-1]
+    if name.startswith("%") and name.endswith("%") and name[1:-1] in MACHINE_VARIABLES:
+        name = MACHINE_VARIABLES[name[1:-1]].rsplit("\\", 1)[-1]  # %ComSpec%
+    return name if _HAS_EXTENSION.search(name) else f"{name}.exe"
+
+
+@lru_cache(maxsize=4096)
+def _action_patterns(command: str, arguments: str) -> tuple[re.Pattern | None, re.Pattern]:
+    """(the path a launch must have, or None when the command names no folder; the command
+    line it must have)."""
+    command, arguments = normalise(command), normalise(arguments)
+    name = program_name(command)
+    add_exe = "" if _HAS_EXTENSION.search(command) else r"(?:\.exe)?"
+    has_folder = bool(re.search(r"[\\/]", command)) or command.startswith("%")
+    path = re.compile(text_pattern(command) + add_exe) if has_folder else None
+    stem = re.escape(name[:-4]) + r"(?:\.exe)?" if name.endswith(".exe") else re.escape(name)
+    program = rf"(?:{text_pattern(command)}{add_exe}|(?:\S*\\)?{stem})"
+    tail = rf"\s+{text_pattern(arguments)}" if arguments else ""
+    return path, re.compile(program + tail)
+
+
+def action_matches(command: str, arguments: str, folder_path: str, command_line: str) -> bool:
+    """Whether a launch (``folder_path``, ``command_line``) is this action's run. A launch
+    without a command line is judged by its path alone."""
+    path, line = _action_patterns(str(command or ""), str(arguments or ""))
+    if path is not None and not path.fullmatch(normalise(folder_path)):
+        return False
+    text = normalise(command_line)
+    return True if not text else line.fullmatch(text) is not None
+
+
+def launch_program(file_names: pd.Series, folder_paths: pd.Series) -> pd.Series:
+    """A launch's program file name, lower case (from its path when the name is missing)."""
+    names = file_names.fillna("").astype(str).str.lower()
+    from_path = folder_paths.fillna("").astype(str).str.lower().str.rsplit("\\", n=1).str[-1]
+    return names.where(names.ne(""), from_path)
+
+
+def match_actions(actions: pd.DataFrame, runs: pd.DataFrame, on: list[str] | None = None) -> pd.DataFrame:
+    """The (action, run) pairs where the run is the action's.
+
+    ``actions`` has ``Command`` and ``Arguments``, ``runs`` ``FileName``, ``FolderPath`` and
+    ``ProcessCommandLine``; both may carry the ``on`` columns (the device), which must be equal.
+    Returns the merged rows that match, with every column of both (``_x``/``_y`` on clashes).
+    """
+    on = list(on or [])
+    if actions.empty or runs.empty:
+        return actions.iloc[0:0].merge(runs.iloc[0:0], how="cross") if not on else \
+            actions.iloc[0:0].merge(runs.iloc[0:0], on=on)
+    left = actions.assign(_program=actions["Command"].map(program_name))
+    right = runs.assign(_program=launch_program(runs["FileName"], runs["FolderPath"]))
+    pairs = left[left["_program"].ne("")].merge(right, on=on + ["_program"], how="inner")
+    if pairs.empty:
+        return pairs.drop(columns="_program")
+    strings = ["Command", "Arguments", "FolderPath", "ProcessCommandLine"]
+    keys = pairs[strings].fillna("").astype(str)
+    distinct = keys.drop_duplicates()
+    verdicts = [action_matches(*row) for row in distinct.itertuples(index=False, name=None)]
+    judged = distinct.assign(_ok=verdicts)
+    ok = keys.merge(judged, on=strings, how="left")["_ok"].to_numpy(dtype=bool)
+    return pairs[ok].drop(columns="_program").reset_index(drop=True)

@@ -1,0 +1,227 @@
+"""Task registrations as rows: Defender's ``ScheduledTaskCreated`` / ``Updated`` / ``Deleted``
+events in DeviceEvents, each with its task definition read (``content``), who registered it, and,
+for a registration made over the network, the logon it came from.
+
+The tables are filtered with vectorised string tests; the parsing runs once per distinct
+``AdditionalFields`` value, and registrations are a small subset of DeviceEvents.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from hunting_lib.errors import DataWarning
+from hunting_lib.tasks.content import REGISTRATION_FIELDS, read_registration
+
+CREATED, UPDATED, DELETED = "ScheduledTaskCreated", "ScheduledTaskUpdated", "ScheduledTaskDeleted"
+REGISTRATION_ACTIONS = (CREATED, UPDATED, DELETED)
+#: Part of every TaskCache key (lower case): ``...\Schedule\TaskCache\Tree\<task>`` and ``...\Tasks\{GUID}``.
+TASK_CACHE = "\\schedule\\taskcache\\"
+#: Accounts whose sessions are the machine's own: a Subject naming one of them is no remote caller.
+MACHINE_ACCOUNTS = ("system", "local service", "network service", "localsystem", "local system")
+MACHINE_SIDS = ("s-1-5-18", "s-1-5-19", "s-1-5-20")
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame()
+
+
+@dataclass
+class TaskEvents:
+    """The rows the task definitions are read from, each a small subset of its table."""
+
+    #: DeviceEvents rows whose ActionType is ScheduledTaskCreated/Updated/Deleted
+    registrations: pd.DataFrame = field(default_factory=_empty)
+    #: DeviceRegistryEvents rows under ``\Schedule\TaskCache\``
+    registry: pd.DataFrame = field(default_factory=_empty)
+    #: DeviceLogonEvents network logons (a registration's caller session joins them)
+    logons: pd.DataFrame = field(default_factory=_empty)
+
+
+def text_column(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A string column as text ("" where absent or missing), whatever the export gave."""
+    if column not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[column].fillna("").astype(str)
+
+
+def task_events_from_tables(tables: Mapping[str, pd.DataFrame]) -> TaskEvents:
+    """The task registrations, TaskCache writes and network logons of loaded tables; an absent
+    table gives an empty frame."""
+    events = tables.get("DeviceEvents")
+    registry = tables.get("DeviceRegistryEvents")
+    logons = tables.get("DeviceLogonEvents")
+    out = TaskEvents()
+    if events is not None and len(events) and "ActionType" in events:
+        out.registrations = events[events["ActionType"].isin(REGISTRATION_ACTIONS).to_numpy()].reset_index(drop=True)
+    if registry is not None and len(registry) and "RegistryKey" in registry:
+        in_cache = text_column(registry, "RegistryKey").str.lower().str.contains(TASK_CACHE, regex=False)
+        out.registry = registry[in_cache.to_numpy()].reset_index(drop=True)
+    if logons is not None and len(logons) and "LogonId" in logons:
+        network = text_column(logons, "LogonType").str.lower().eq("network")
+        out.logons = logons[network.to_numpy()].reset_index(drop=True)
+    return out
+
+
+def logon_id_number(value: Any) -> int | None:
+    """A logon session id as a number: Subject fields hold hex text (``0x1a2b3c``), the logon
+    table a number. None when it is neither."""
+    text = str(value).strip().lower() if value is not None else ""
+    try:
+        if text.startswith("0x"):
+            return int(text, 16)
+        return int(text) if text.isdigit() else None
+    except ValueError:
+        return None
+
+
+def task_key(names: pd.Series) -> pd.Series:
+    r"""A task path as a join key: lower case, one leading backslash (``Updater`` and ``\Updater``
+    name the same task)."""
+    text = names.fillna("").astype(str).str.strip().str.lower()
+    return np.where(text.eq(""), "", "\\" + text.str.lstrip("\\"))
+
+
+def account(domain: pd.Series, name: pd.Series) -> pd.Series:
+    r"""``domain\name``, or the name alone when there is no domain."""
+    return pd.Series(np.where(domain.eq("") | name.eq(""), name, domain + "\\" + name), index=name.index, dtype=object)
+
+
+def _readable_keys(values: pd.Series) -> pd.Series:
+    """Hashable text for each ``AdditionalFields`` value (a JSON export may hold dicts)."""
+    if values.map(lambda v: isinstance(v, str)).all():
+        return values
+    return values.map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else ("" if pd.isna(v) else str(v)))
+
+
+def registration_rows(registrations: pd.DataFrame) -> pd.DataFrame:
+    """One row per registration event with its definition and caller read out.
+
+    Columns: the event's ``Timestamp``, ``DeviceId``, ``DeviceName``, ``ActionType``, ``ReportId``;
+    the definition (``TaskName``, ``Format``, ``Command``, ``Arguments``, ``Actions``,
+    ``Triggers``, ``Principal``, ``RunLevel``, ``LogonType``, ``Hidden``, ...); the caller
+    (``Subject*``, ``SubjectLogonIdNumber``) and who registered it (``RegisteredBy``: the Subject
+    account when present, else the registering process's account; ``RegisteredByProcess``,
+    ``RegisteredByCommandLine``, ``RegisteredByParent``); ``TaskKey`` for joins and ``ParsedOk``.
+    Unreadable content keeps empty fields, with one ``DataWarning`` counting the rows.
+    """
+    frame = registrations.reset_index(drop=True)
+    raw = frame["AdditionalFields"] if "AdditionalFields" in frame else pd.Series("", index=frame.index)
+    codes, uniques = pd.factorize(_readable_keys(raw.fillna("")), sort=False)
+    parsed = [read_registration(u) for u in uniques]
+    out = pd.DataFrame({
+        "Timestamp": pd.to_datetime(frame["Timestamp"], utc=True) if "Timestamp" in frame
+        else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]"),
+        "DeviceId": text_column(frame, "DeviceId"),
+        "DeviceName": text_column(frame, "DeviceName"),
+        "ActionType": text_column(frame, "ActionType"),
+        "ReportId": frame["ReportId"] if "ReportId" in frame else pd.Series(pd.NA, index=frame.index, dtype="Int64"),
+    })
+    for name, empty in REGISTRATION_FIELDS.items():
+        values = [parsed[c][name] for c in codes] if len(codes) else []
+        out[name] = pd.Series(values, index=out.index, dtype=object if not isinstance(empty, bool) else bool)
+    if out["DeviceId"].eq("").all():
+        out["DeviceId"] = out["DeviceName"]  # exports without ids: the name is the device
+    out["SubjectLogonIdNumber"] = pd.array([logon_id_number(v) for v in out["SubjectLogonId"]], dtype="Int64")
+    subject = account(out["SubjectDomainName"], out["SubjectUserName"])
+    process_account = account(text_column(frame, "InitiatingProcessAccountDomain"),
+                              text_column(frame, "InitiatingProcessAccountName"))
+    out["RegisteredBy"] = subject.where(out["SubjectUserName"].ne(""), process_account)
+    out["RegisteredByProcess"] = text_column(frame, "InitiatingProcessFileName")
+    out["RegisteredByCommandLine"] = text_column(frame, "InitiatingProcessCommandLine")
+    out["RegisteredByParent"] = text_column(frame, "InitiatingProcessParentFileName")
+    out["TaskKey"] = task_key(out["TaskName"])
+    bad = int((~out["ParsedOk"]).sum())
+    if bad:
+        warnings.warn(f"DeviceEvents: {bad} task registration row(s) whose AdditionalFields or TaskContent could "
+                      "not be read (malformed, XML with a DOCTYPE, or too long): their task fields are empty",
+                      DataWarning, stacklevel=2)
+    return out
+
+
+def is_machine_account(names: pd.Series, sids: pd.Series) -> pd.Series:
+    """Subject accounts that are the machine itself (SYSTEM, LOCAL/NETWORK SERVICE), or none."""
+    lowered = names.fillna("").astype(str).str.strip().str.lower()
+    return lowered.isin(MACHINE_ACCOUNTS) | lowered.eq("") | sids.fillna("").astype(str).str.lower().isin(MACHINE_SIDS)
+
+
+def is_schedule_service(file_names: pd.Series, command_lines: pd.Series) -> pd.Series:
+    """Processes that are the Task Scheduler service: svchost.exe whose command line names the
+    Schedule service or the grouped ``netsvcs`` that hosts it on older builds, or says nothing
+    (Sysmon-derived exports leave the service's command line empty)."""
+    names = file_names.fillna("").astype(str).str.lower()
+    lines = command_lines.fillna("").astype(str).str.lower()
+    return names.eq("svchost.exe") & (lines.str.contains("schedule", regex=False)
+                                      | lines.str.contains("netsvcs", regex=False) | lines.str.strip().eq(""))
+
+
+def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame) -> pd.DataFrame:
+    """Registration rows with the network logon their caller's session came from:
+    ``RegisteredFromNetworkLogon``, ``RemoteIP``, ``RemoteDevice``, and ``RegisteredRemotely``
+    (that logon, or an RPC registration: the Schedule service registering for a caller that is
+    not the machine itself)."""
+    out = rows.copy()
+    out["RegisteredFromNetworkLogon"] = False
+    out["RemoteIP"] = None
+    out["RemoteDevice"] = None
+    if len(out) and len(logons) and {"LogonId", "DeviceName"} <= set(logons.columns):
+        sessions = pd.DataFrame({
+            "_device": text_column(logons, "DeviceId").where(text_column(logons, "DeviceId").ne(""),
+                                                             text_column(logons, "DeviceName")),
+            "_name": text_column(logons, "DeviceName"),
+            "SubjectLogonIdNumber": pd.array(logons["LogonId"], dtype="Int64"),
+            "_ip": text_column(logons, "RemoteIP"),
+            "_remote": text_column(logons, "RemoteDeviceName"),
+            "_type": text_column(logons, "LogonType").str.lower(),
+        })
+        sessions = sessions[sessions["_type"].eq("network") & sessions["SubjectLogonIdNumber"].notna()]
+        sessions = sessions.drop_duplicates(["_device", "SubjectLogonIdNumber"])
+        # a device is its id, or its name when an export has no ids: try both
+        keyed = out.reset_index().assign(_device=out["DeviceId"].to_numpy())
+        found = keyed.merge(sessions.drop(columns="_name"), on=["_device", "SubjectLogonIdNumber"], how="inner")
+        by_name = keyed.assign(_device=out["DeviceName"].to_numpy()).merge(
+            sessions.drop(columns="_device").rename(columns={"_name": "_device"}),
+            on=["_device", "SubjectLogonIdNumber"], how="inner")
+        found = pd.concat([found, by_name]).drop_duplicates("index").set_index("index")
+        out.loc[found.index, "RegisteredFromNetworkLogon"] = True
+        out.loc[found.index, "RemoteIP"] = found["_ip"].replace("", None)
+        out.loc[found.index, "RemoteDevice"] = found["_remote"].replace("", None)
+    rpc = is_schedule_service(out["RegisteredByProcess"], out["RegisteredByCommandLine"]) & ~is_machine_account(
+        out["SubjectUserName"], out["SubjectUserSid"])
+    out["RegisteredRemotely"] = out["RegisteredFromNetworkLogon"].astype(bool) | rpc
+    return out
+
+
+def iso(stamp: Any) -> str | None:
+    """A time as ISO 8601 UTC with ``Z`` (None for none)."""
+    if stamp is None or pd.isna(stamp):
+        return None
+    stamp = pd.Timestamp(stamp)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.isoformat().replace("+00:00", "Z")
+
+
+def device_key(frame: pd.DataFrame) -> pd.Series:
+    """A device as a join key: its id, or its name where an export has no id."""
+    ids = text_column(frame, "DeviceId")
+    return ids.where(ids.ne(""), text_column(frame, "DeviceName"))
+
+
+def exec_actions(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (registration, Exec action): ``_row``, ``_device``, ``Command``, ``Arguments``."""
+    if rows.empty:
+        return pd.DataFrame(columns=["_row", "_device", "Command", "Arguments"])
+    exploded = rows[["_row", "_device", "Actions"]].explode("Actions").dropna(subset=["Actions"])
+    actions = pd.DataFrame(list(exploded["Actions"]), index=exploded.index)
+    if "Type" not in actions:
+        return pd.DataFrame(columns=["_row", "_device", "Command", "Arguments"])
+    exec_rows = actions["Type"].eq("Exec").to_numpy()
+    out = exploded.loc[exec_rows, ["_row", "_device"]].reset_index(drop=True)
+    return out.assign(Command=actions.loc[exec_rows, "Command"].to_numpy(),
+                      Arguments=actions.loc[exec_rows, "Arguments"].to_numpy())

@@ -1,0 +1,124 @@
+"""tasks/content.py: one task definition read the same from Defender's JSON and the 4698 XML,
+and hostile or broken content that never raises."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from hunting_lib.tasks.content import (MAX_CONTENT_CHARS, describe_trigger, parse_additional_fields, parse_task_content,
+                                       read_registration)
+from tests.task_rows import json_content, spec, xml_content
+
+SPECS = {
+    "one exec": spec(),
+    "two execs, two time triggers, a logon trigger": spec(
+        actions=[("%windir%\\system32\\cmd.exe", "/c echo 1"), ('"C:\\Program Files\\X\\x.exe"', "-q")],
+        triggers=[("TimeTrigger", {"StartBoundary": "2026-11-03T02:00:00"}),
+                  ("TimeTrigger", {"StartBoundary": "2026-11-04T02:00:00", "Enabled": "false"}),
+                  ("LogonTrigger", {"UserId": "FABRIKAM\\anna"})],
+        hidden=False, user="FABRIKAM\\anna", run_level="LeastPrivilege", logon_type="InteractiveToken"),
+    "hostile text": spec(actions=[("C:\\a\\<script>alert(1)</script>.exe", '" | where 1==1 // & <b> \'')],
+                         author="<img src=x onerror=alert(1)>"),
+}
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_json_and_xml_give_the_same_fields(name):
+    task = SPECS[name]
+    from_json, from_xml = parse_task_content(json_content(task)), parse_task_content(xml_content(task))
+    assert from_json.ok and from_xml.ok
+    assert (from_json.Format, from_xml.Format) == ("json", "xml")
+    first = task["actions"][0]
+    assert from_json.Command == from_xml.Command == first[0]
+    assert from_json.Arguments == from_xml.Arguments == first[1]
+    assert [(a["Command"], a["Arguments"]) for a in from_json.Actions] == list(task["actions"])
+    same = ["Command", "Arguments", "Actions", "Triggers", "Principal", "RunLevel", "LogonType", "Hidden", "Author",
+            "URI"]
+    assert {k: getattr(from_json, k) for k in same} == {k: getattr(from_xml, k) for k in same}
+    assert from_json.Principal == task["user"] and from_json.RunLevel == task["run_level"]
+    assert from_json.Hidden is task["hidden"]
+    assert len(from_json.Triggers) == len(task["triggers"])
+
+
+def test_triggers_read_as_short_lines():
+    task = SPECS["two execs, two time triggers, a logon trigger"]
+    assert parse_task_content(json_content(task)).Triggers == [
+        "TimeTrigger at 2026-11-03T02:00:00", "TimeTrigger at 2026-11-04T02:00:00 (disabled)",
+        "LogonTrigger for FABRIKAM\\anna"]
+    assert describe_trigger("CalendarTrigger", {"StartBoundary": "2026-11-03T02:00:00", "ScheduleByWeek": {}}) \
+        == "CalendarTrigger weekly from 2026-11-03T02:00:00"
+    assert describe_trigger("TimeTrigger", {"StartBoundary": "x", "Repetition": {"Interval": "PT5M"}}) \
+        == "TimeTrigger at x every PT5M"
+
+
+def test_an_empty_xml_trigger_element_is_a_trigger():
+    text = xml_content(spec()).replace("<Triggers>", "<Triggers><BootTrigger/>")
+    assert parse_task_content(text).Triggers[0] == "BootTrigger"
+
+
+def test_com_handler_has_no_command():
+    task = spec(actions=[{"ClassId": "{0F87369F-A4E5-4CFC-BD3E-73E6154572DD}", "Data": "<Data>x</Data>"}])
+    for text in (json_content(task), xml_content(task)):
+        fields = parse_task_content(text)
+        assert fields.ok and fields.Command == "" and fields.Arguments == ""
+        assert fields.Actions == [{"Type": "ComHandler", "ClassId": "{0F87369F-A4E5-4CFC-BD3E-73E6154572DD}",
+                                   "Data": "<Data>x</Data>"}]
+
+
+def test_exec_after_a_com_handler_is_the_command():
+    task = spec(actions=[{"ClassId": "{1}", "Data": ""}, ("C:\\x\\a.exe", "-b")])
+    assert parse_task_content(json_content(task)).Command == "C:\\x\\a.exe"
+
+
+def test_content_as_a_parsed_object_and_double_encoded():
+    content = json.loads(json_content(spec()))
+    assert parse_task_content(content).Command == "C:\\Windows\\System32\\cmd.exe"
+    assert parse_task_content(json.dumps(json_content(spec()))).Command == "C:\\Windows\\System32\\cmd.exe"
+
+
+BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">'
+                  '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+                  '<Task><Actions><Exec><Command>&lol3;</Command></Exec></Actions></Task>')
+EXTERNAL = ('<?xml version="1.0"?><!DOCTYPE t [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            '<Task><Actions><Exec><Command>&x;</Command></Exec></Actions></Task>')
+
+
+@pytest.mark.parametrize("text", [
+    "{not json", '{"Actions": ', xml_content(spec())[:-40], BILLION_LAUGHS, EXTERNAL, "<Other/>", "[1, 2]",
+    '"just a string"', "x" * (MAX_CONTENT_CHARS + 1)])
+def test_unreadable_content_is_empty_and_flagged(text):
+    started = time.perf_counter()
+    fields = parse_task_content(text)
+    assert not fields.ok
+    assert fields.Command == "" and fields.Actions == [] and fields.Triggers == []
+    assert time.perf_counter() - started < 5  # a bomb would not return (a guard, not a speed target)
+
+
+def test_bare_ampersand_in_xml_reads_as_text():
+    text = xml_content(spec()).replace("2&gt;&amp;1", "2>&1")
+    assert "2>&1" in text
+    fields = parse_task_content(text)
+    assert fields.ok and fields.Arguments == "/c whoami > C:\\Windows\\Temp\\x.tmp 2>&1"
+
+
+def test_a_long_argument_is_read_whole():
+    arguments = "-enc " + "A" * 100_000
+    for text in (json_content(spec(actions=[("powershell.exe", arguments)])),
+                 xml_content(spec(actions=[("powershell.exe", arguments)]))):
+        assert parse_task_content(text).Arguments == arguments
+
+
+def test_additional_fields_reading():
+    assert parse_additional_fields("") == ({}, True)
+    assert parse_additional_fields({"TaskName": "\\a"}) == ({"TaskName": "\\a"}, True)
+    assert parse_additional_fields("not json")[1] is False
+    assert parse_additional_fields("[1]")[1] is False
+    row = read_registration(json.dumps({"TaskName": "\\Updater", "TaskContent": xml_content(spec()),
+                                        "SubjectUserName": "admin", "SubjectLogonId": "0x3e7"}))
+    assert (row["TaskName"], row["Format"], row["SubjectUserName"], row["SubjectLogonId"], row["ParsedOk"]) == (
+        "\\Updater", "xml", "admin", "0x3e7", True)
+    deleted = read_registration(json.dumps({"TaskName": "\\Updater"}))
+    assert deleted["ParsedOk"] and deleted["Format"] is None and deleted["Command"] == ""
