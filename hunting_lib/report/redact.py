@@ -44,6 +44,8 @@ class RedactionRule:
     pattern: re.Pattern
     replacement: str
     context: re.Pattern | None = None
+    #: Where the rule must not run (a pattern searched anywhere in the text).
+    not_context: re.Pattern | None = None
     #: Lower-case words of which one must be in the text (a fast test: most texts hold no secret).
     hints: tuple[str, ...] = ()
 
@@ -52,6 +54,8 @@ class RedactionRule:
         if self.hints and not any(hint in (lowered if lowered is not None else text.lower()) for hint in self.hints):
             return text
         if self.context is not None and self.context.search(text) is None:
+            return text
+        if self.not_context is not None and self.not_context.search(text) is not None:
             return text
         return self.pattern.sub(self.replacement, text)
 
@@ -73,13 +77,15 @@ def parse_rules(text: str, source: str = DEFAULT_REDACTION) -> tuple[RedactionRu
         flags = 0 if entry.get("case_sensitive") else re.IGNORECASE
         try:
             pattern = re.compile(str(entry["pattern"]), flags)
-            context = re.compile(str(entry["context"]), re.IGNORECASE) if entry.get("context") else None
+            context, not_context = (re.compile(str(entry[key]), re.IGNORECASE) if entry.get(key) else None
+                                    for key in ("context", "not_context"))
             replacement = str(entry.get("replacement", r"\1" + REDACTED))
             pattern.sub(replacement, "")  # a template naming a missing group fails here, not mid-report
         except (re.error, IndexError) as exc:
             raise BadInputError(f"{where}: bad regular expression ({exc})") from None
         hints = tuple(str(hint).lower() for hint in entry.get("hints") or ())
-        rules.append(RedactionRule(str(name), str(entry.get("description", "")), pattern, replacement, context, hints))
+        rules.append(RedactionRule(str(name), str(entry.get("description", "")), pattern, replacement, context,
+                                   not_context, hints))
     ids = [rule.id for rule in rules]
     if len(ids) != len(set(ids)):
         raise BadInputError(f"{source}: rule ids must be unique")
@@ -177,7 +183,14 @@ def redact_records(obj: Any, rules: Iterable[RedactionRule] | None = None, _dept
     if _depth >= MAX_DEPTH:
         return obj
     if isinstance(obj, dict):
-        return {key: redact_records(value, rules, _depth + 1) for key, value in obj.items()}
+        out = {key: redact_records(value, rules, _depth + 1) for key, value in obj.items()}
+        command, arguments = obj.get("Command"), obj.get("Arguments")
+        if isinstance(command, str) and isinstance(arguments, str) and command and arguments:
+            # a task's action split in two: a rule may need the program (net use) to see the secret
+            joined = redact_text(f"{command} {arguments}", rules)
+            if joined.startswith(command + " "):
+                out["Arguments"] = joined[len(command) + 1:]
+        return out
     if isinstance(obj, (list, tuple)):
         return [redact_records(value, rules, _depth + 1) for value in obj]
     return obj
