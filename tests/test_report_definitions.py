@@ -174,3 +174,19 @@ def test_the_registrations_table_keeps_its_columns_and_redacts():
                                    "RegisteredAt"]
     assert shown.loc[0, "Arguments"] == "--password=<redacted>"
     assert registrations_for_display(None).empty
+
+
+def test_secrets_are_redacted_by_default_and_kept_on_request():
+    from hunting_lib.report import redact
+
+    secret = definition(Command="C:\\Windows\\System32\\net.exe", Arguments="use \\\\fs01\\c$ /user:FABRIKAM\\adm S3cret!",
+                        RegisteredByCommandLine="schtasks /create /tr \"net use \\\\fs01\\c$ /user:FABRIKAM\\adm S3cret!\"")
+    row = task([secret], ProcessCommandLine="net.exe use \\\\fs01\\c$ /user:FABRIKAM\\adm S3cret!")
+    try:
+        redact.keep_secrets_in_display(False)
+        card = definitions_html(row)
+        assert "S3cret!" not in card and "/user:FABRIKAM\\adm" in strip(card)
+        redact.keep_secrets_in_display(True)
+        assert strip(definitions_html(row)).count("S3cret!") == 3  # the run, the action and the registering command
+    finally:
+        redact._KEEP_SECRETS[0] = None

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
+from hunting_lib.report.redact import for_display_text
 from hunting_lib.report.tables import second_text
 from hunting_lib.report.text import safe_text
 
@@ -78,8 +79,13 @@ def _time(value: object) -> str:
     return shown or safe_text(value)
 
 
-def _keep(text: object) -> str:
-    return "" if text is None else str(text)
+def _unchanged(text: str) -> str:
+    return text
+
+
+def _session(text: str) -> str:
+    """Secrets redacted unless the session keeps them (``report --keep-secrets``)."""
+    return for_display_text(text)
 
 
 def _rows(rows: Iterable[tuple[str, str]], attributes: str = "") -> str:
@@ -87,13 +93,18 @@ def _rows(rows: Iterable[tuple[str, str]], attributes: str = "") -> str:
     return f"<table{attributes}>\n{body}\n</table>"
 
 
-def action_text(definition: Mapping[str, Any], redact: Redactor = _keep) -> str:
-    """The action as one command line: the command, quoted when it holds a space, then the arguments."""
-    command = redact(str(definition.get("Command") or "")) if _present(definition.get("Command")) else ""
-    arguments = redact(str(definition.get("Arguments") or "")) if _present(definition.get("Arguments")) else ""
+def action_text(definition: Mapping[str, Any], redact: Redactor = _session) -> str:
+    """The action as one command line: the command, quoted when it holds a space, then the arguments.
+
+    Redacted as a whole: a secret's rule may need the program to know an argument is one
+    (``net use ... /user:NAME PASSWORD``).
+    """
+    command = str(definition.get("Command")) if _present(definition.get("Command")) else ""
+    arguments = str(definition.get("Arguments")) if _present(definition.get("Arguments")) else ""
     if " " in command and not command.startswith('"'):
         command = f'"{command}"'
-    return " ".join(part for part in (command, arguments) if part)
+    line = " ".join(part for part in (command, arguments) if part)
+    return redact(line) if line else ""
 
 
 def _devices(definition: Mapping[str, Any]) -> str:
@@ -150,7 +161,7 @@ def _source(definition: Mapping[str, Any]) -> str:
     return text + (f", content as {_text(form)}" if _present(form) else "")
 
 
-def definition_rows(definition: Mapping[str, Any], redact: Redactor = _keep) -> list[tuple[str, str]]:
+def definition_rows(definition: Mapping[str, Any], redact: Redactor = _session) -> list[tuple[str, str]]:
     """One registration as (label, HTML) rows, in the order an analyst asks about it."""
     triggers = definition.get("Triggers")
     triggers = [str(t) for t in triggers] if isinstance(triggers, (list, tuple)) else (
@@ -160,7 +171,8 @@ def definition_rows(definition: Mapping[str, Any], redact: Redactor = _keep) -> 
     deleted = _time(definition.get("DeletedAt"))
     rows = [
         ("Task name", f'<code data-definition="task-name">{_text(definition.get("TaskName") or "")}</code>'),
-        ("Action", _code(action_text(definition, redact)) if action_text(definition) else "no command (a COM handler?)"),
+        ("Action", _code(action_text(definition, redact)) if action_text(definition, _unchanged)
+         else "no command (a COM handler?)"),
         ("Triggers", "; ".join(_text(t) for t in triggers) or "none recorded"),
         ("Runs as", _principal(definition)),
         ("Registered by", _registered_by(definition, redact)),
@@ -181,7 +193,7 @@ def signals_fired(task: Mapping[str, Any]) -> list[str]:
     return [text for column, text in SIGNAL_TEXT.items() if _flag(task.get(column))]
 
 
-def group_key_rows(task: Mapping[str, Any], redact: Redactor = _keep) -> list[tuple[str, str]]:
+def group_key_rows(task: Mapping[str, Any], redact: Redactor = _session) -> list[tuple[str, str]]:
     """The group's key and pattern beside the raw strings it was made from."""
     rows = []
     if _present(task.get("GroupKey")):
@@ -197,11 +209,11 @@ def group_key_rows(task: Mapping[str, Any], redact: Redactor = _keep) -> list[tu
     return rows
 
 
-def definitions_html(task: Mapping[str, Any] | pd.Series, redact: Redactor = _keep) -> str:
+def definitions_html(task: Mapping[str, Any] | pd.Series, redact: Redactor = _session) -> str:
     """One finding's task-definition card as an HTML fragment; ``task`` is its ``rare_tasks`` row.
 
-    ``redact`` is applied to every command line shown (pass ``report.redact.redact_text`` for a
-    report; the default keeps the text as it is).
+    ``redact`` is applied to every command line shown; by default secrets are redacted unless the
+    session keeps them (``report.redact.keep_secrets_in_display``, ``report --keep-secrets``).
     """
     definitions = task.get("TaskDefinitions")
     definitions = [d for d in definitions if isinstance(d, Mapping)] if isinstance(definitions, (list, tuple)) else []
@@ -252,7 +264,8 @@ def registrations_for_display(registrations: pd.DataFrame | None, redact_values:
                               | None = None) -> pd.DataFrame:
     """The companion table (rare registrations that never ran) with the columns an analyst reads.
 
-    ``redact_values`` (a ``redact_series``) is applied to the command columns.
+    ``redact_values`` (a ``redact_series``) is applied to the command columns; ``for_display``
+    redacts the whole table again as the session says, so the notebook need not pass one.
     """
     if registrations is None or registrations.empty:
         return pd.DataFrame(columns=REGISTRATION_COLUMNS)

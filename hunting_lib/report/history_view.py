@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from hunting_lib.report.definitions import task_names_text
+from hunting_lib.report.redact import for_display_text
 from hunting_lib.report.tables import second_text
 from hunting_lib.report.text import safe_text
 
@@ -31,8 +32,9 @@ NOTE_SHOWN = 80
 Redactor = Callable[[str], str]
 
 
-def _keep(text: str) -> str:
-    return text
+def _session(text: str) -> str:
+    """Secrets redacted unless the session keeps them (``report --keep-secrets``)."""
+    return for_display_text(text)
 
 
 def _text(value: object, limit: int | None = None) -> str:
@@ -163,12 +165,13 @@ def _listing(rows: list[Mapping[str, Any]], hook: str, redact: Redactor, score: 
 
 
 def whats_new_html(result: Any, changes: Mapping[str, pd.DataFrame] | None = None,
-                   redact: Redactor = _keep) -> str:
+                   redact: Redactor = _session) -> str:
     """The "What's new since the last run" section as one HTML fragment ("" without history).
 
     ``changes`` is ``run_changes(result)`` (passed in so the section can be built without a
     database); its ``vanished`` frame lists the previous run's findings that are not findings now.
-    ``redact`` is applied to every command line shown.
+    ``redact`` is applied to every command line shown (by default: redacted unless the session
+    keeps secrets).
     """
     if not history_on(result):
         return ""
