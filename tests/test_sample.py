@@ -131,18 +131,28 @@ def test_committed_sample_is_small():
 # ---- shape and realism --------------------------------------------------------------------------
 
 
+def _registration_ids(key: dict) -> set[int]:
+    return {i for s in key["scenarios"] if s.get("registration")
+            for ids in s["registration"]["report_ids"].values() for i in ids}
+
+
 def test_fleet_window_and_columns(tables, key):
     devices = set().union(*(set(f.DeviceName) for f in tables.values()))
     assert len(devices) >= 30 and key["devices"] == len(devices)
     stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
-    times = []
+    times, registrations = [], _registration_ids(key)
     for table, frame in tables.items():
         assert len(frame) > 0, table
         assert set(required_columns(table)) <= set(frame.columns), table
         assert frame.Timestamp.str.match(stamp).all(), table
         created = frame.InitiatingProcessCreationTime
         assert created[created != ""].str.match(stamp).all(), table
-        times.append(pd.to_datetime(frame.Timestamp, format="ISO8601"))
+        stamps = pd.to_datetime(frame.Timestamp, format="ISO8601")
+        # Tasks installed by policy or an installer were registered before the window (after the boot).
+        early = stamps < pd.Timestamp(WINDOW_START)
+        assert set(frame.ReportId[early].astype(int)) <= registrations, table
+        assert (stamps[early] > pd.Timestamp(WINDOW_START) - pd.Timedelta(days=10)).all(), table
+        times.append(stamps[~early])
     times = pd.concat(times)
     assert times.min() >= pd.Timestamp(WINDOW_START) and times.max() < pd.Timestamp(WINDOW_END)
     assert times.max() - times.min() >= pd.Timedelta(days=7)
@@ -194,7 +204,7 @@ def test_catalogue_has_the_required_scenarios(key):
     by_id = {s["id"]: s for s in key["scenarios"]}
     assert sum(s["kind"] == "malicious" for s in key["scenarios"]) >= 5
     assert {s.get("seed_false_positive") for s in key["scenarios"] if s["kind"] == "false_positive"} >= {1, 2, 3, 4, 5}
-    assert {s["kind"] for s in key["scenarios"]} == {"malicious", "false_positive", "edge_case"}
+    assert {s["kind"] for s in key["scenarios"]} == {"malicious", "false_positive", "edge_case", "malicious_never_ran"}
 
     encoded = by_id["mal-encoded-powershell"]["ProcessCommandLine"].split("-enc ")[1]
     script = base64.b64decode(encoded).decode("utf-16-le")
@@ -216,7 +226,7 @@ def test_answer_key_rows_are_exactly_the_scenario_trees(tables, key):
     claimed: set[int] = set()
     for s in key["scenarios"]:
         ids = s["report_ids"]
-        proc = by_id[PROCESS_TABLE].loc[ids[PROCESS_TABLE]]
+        proc = by_id[PROCESS_TABLE].loc[ids.get(PROCESS_TABLE, [])]
         starts = proc[(proc.FileName == s["FileName"]) & (proc.ProcessCommandLine == s["ProcessCommandLine"])
                       & (proc.FolderPath == s["FolderPath"]) & (proc.InitiatingProcessCommandLine == s["launched_by"])]
         assert len(starts) == s["runs"], s["id"]
@@ -261,7 +271,7 @@ def test_seed_query_output_matches_the_answer_key(kql, con, key, tables):
     proc = tables[PROCESS_TABLE].set_index(tables[PROCESS_TABLE].ReportId.astype(int))
     expected, starts_of = set(), {}
     for s in key["scenarios"]:
-        rows = proc.loc[s["report_ids"][PROCESS_TABLE]]
+        rows = proc.loc[s["report_ids"].get(PROCESS_TABLE, [])]
         starts = rows[(rows.ProcessCommandLine == s["ProcessCommandLine"])
                       & (rows.InitiatingProcessCommandLine == s["launched_by"])]
         starts_of[s["id"]] = set(zip(starts.DeviceName, starts.ProcessId.astype(int)))

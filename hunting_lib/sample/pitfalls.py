@@ -7,14 +7,45 @@ drop, some not) and the edge cases where the published query's text slips (case,
 
 from __future__ import annotations
 
-from hunting_lib.sample.common import CMD, DOMAIN, POWERSHELL, SYS32, binary_key
-from hunting_lib.sample.planter import Planter, public_ip
+from hunting_lib.sample.common import CMD, DAY, DOMAIN, HOUR, MIN, MS, POWERSHELL, SYS32, binary_key
+from hunting_lib.sample.planter import public_ip
 from hunting_lib.sample.processes import MPCMDRUN
+from hunting_lib.sample.registrations import Registrar
+from hunting_lib.sample.taskdefs import (
+    TaskSpec,
+    boot_trigger,
+    daily_trigger,
+    time_trigger,
+    weekly_trigger,
+)
 from hunting_lib.sample.templates import GUIDS, HEX, HKLM
 
+_CCM = "C:\\Windows\\CCM\\CcmExec.exe"  # the Configuration Manager client, the fleet's deployment agent
+_MSIEXEC = SYS32 + "msiexec.exe"
 
-class Pitfalls(Planter):
+
+class Pitfalls(Registrar):
     """The published false positives and the edge cases; one method per scenario or related pair."""
+
+    # ---- how benign tasks get registered: policy, installers and agents, days ahead -----------
+
+    def by_policy(self, k: int, dev: int, spec: TaskSpec, fmt: str = "json") -> None:
+        """A Group Policy scheduled-task preference, applied at boot (before the window)."""
+        self.register(k, dev, self.ll(dev, "svc_gp"), self.before_window_after_boot(dev), spec,
+                      self.subject_system(dev), fmt)
+
+    def by_installer(self, k: int, dev: int, spec: TaskSpec, folder: str = _MSIEXEC,
+                     cmd: str = "C:\\Windows\\system32\\msiexec.exe /V", company: str = MS, fmt: str = "json",
+                     ts: int | None = None) -> None:
+        """An installer or management agent running as SYSTEM registers the task (before the window by default)."""
+        creator = self.agent(dev, folder, cmd, company=company)
+        when = self.before_window_after_boot(dev) if ts is None else ts
+        self.register(k, dev, creator, when, spec, self.subject_system(dev), fmt)
+
+    @staticmethod
+    def spec_of(s_cmd: str, command: str, *triggers: tuple, **principal: str) -> TaskSpec:
+        """The task's action: ``command`` (as the registration wrote it) with the run's arguments."""
+        return TaskSpec(command, s_cmd.split(" ", 1)[1] if " " in s_cmd else "", list(triggers), **principal)
 
     # ---- the published false positives -------------------------------------------------------
 
@@ -31,6 +62,8 @@ class Pitfalls(Planter):
                  '-ErrorAction SilentlyContinue"'))
         for dev in (next(self.ws), next(self.ws)):
             ts = self.at(5, 2.0, 10)
+            self.by_policy(k, dev, self.spec_of(self.scenarios[k].cmd, "%SystemRoot%\\System32\\WindowsPowerShell\\"
+                                                "v1.0\\powershell.exe", weekly_trigger(ts // HOUR * HOUR, "Saturday")))
             p = self.run(k, dev, ts)
             self.conhost(p, ts)
             self.dotnet(p, ts)
@@ -47,6 +80,8 @@ class Pitfalls(Planter):
             task_name="\\Fabrikam\\Maintenance\\DiskCleanup")
         for dev in (next(self.ws), next(self.ws)):
             ts = self.at(5, 3.0, 10)
+            self.by_policy(k, dev, self.spec_of(self.scenarios[k].cmd, "%windir%\\system32\\cleanmgr.exe",
+                                                weekly_trigger(ts // HOUR * HOUR, "Saturday")), "xml")
             p = self.run(k, dev, ts)
             for j in range(3):
                 self.file(p, self.later(ts, 5 + j, 6 + j), "FileDeleted",
@@ -65,8 +100,8 @@ class Pitfalls(Planter):
         s = self.scenarios[k]
         dev = next(self.ws)
         ts = self.at(2, 12.5)
-        self.task_created(k, self.ll(dev, "svc_gp"), self.later(ts, -300, -200), s.task_name, s.folder,
-                          s.cmd.split(" ", 1)[1])
+        self.by_installer(k, dev, self.spec_of(s.cmd, s.folder, time_trigger(ts // MIN * MIN)), _CCM, f'"{_CCM}"',
+                          ts=self.later(ts, -2.2 * 86400, -1.1 * 86400))
         p = self.run(k, dev, ts)
         cab = f"C:\\Windows\\Temp\\{self.choice(GUIDS)}\\Windows10.0-{kb.upper()}-x64.cab"
         self.file(p, self.later(ts, 2, 5), "FileCreated", cab, int(self.rng.integers(10**7, 9 * 10**7)))
@@ -84,8 +119,8 @@ class Pitfalls(Planter):
         s = self.scenarios[k]
         for dev in (next(self.ws), next(self.ws)):
             ts = self.at(3, 12.0, 30)
-            self.task_created(k, self.ll(dev, "svc_gp"), self.later(ts, -600, -300), s.task_name, "cmd.exe",
-                              s.cmd.split(" ", 1)[1])
+            self.by_installer(k, dev, self.spec_of(s.cmd, "%windir%\\system32\\cmd.exe", time_trigger(ts // MIN * MIN)),
+                              _CCM, f'"{_CCM}"', ts=self.later(ts, -3 * 86400, -1.5 * 86400))
             p = self.run(k, dev, ts)
             self.conhost(p, ts)
             t = self.later(ts, 0.05, 0.1)
@@ -104,6 +139,9 @@ class Pitfalls(Planter):
             cmd='"Veeam.EndPoint.Manager.exe" /backup', task_name="\\Veeam\\Veeam Endpoint Backup")
         for j, dev in enumerate((self.f.server("fs01"), self.f.server("fs02"))):
             ts = self.at(5, 22.0 + j * 0.5, 5)
+            spec = self.spec_of(self.scenarios[k].cmd, f'"{folder}Veeam.EndPoint.Manager.exe"',
+                                weekly_trigger(ts // (HOUR // 2) * (HOUR // 2), "Sunday"))
+            self.by_installer(k, dev, spec, fmt="xml")
             p = self.run(k, dev, ts, company="Veeam Software Group GmbH")
             for dll in ("Veeam.Backup.Common.dll", "Veeam.Backup.Model.dll"):
                 self.dll(p, self.later(ts, 0.2, 0.6), folder + dll)
@@ -122,7 +160,11 @@ class Pitfalls(Planter):
             cmd="acrocmd.exe backup disk --loc=\\\\nas01\\backup\\sql01 --arc=sql01-weekly --silent_mode=on",
             task_name="\\Acronis\\sql01-weekly")
         ts = self.at(6, 1.0, 5)
-        p = self.run(k, self.f.server("sql01"), ts, company="Acronis International GmbH")
+        acronis = "Acronis International GmbH"
+        self.by_installer(k, self.f.server("sql01"), self.spec_of(self.scenarios[k].cmd, f'"{folder}acrocmd.exe"',
+                                                                   weekly_trigger(ts // HOUR * HOUR, "Sunday")),
+                          "C:\\Program Files\\Acronis\\BackupAndRecovery\\mms.exe", '"mms.exe"', acronis)
+        p = self.run(k, self.f.server("sql01"), ts, company=acronis)
         self.net(p, self.later(ts, 1, 2), "10.10.5.30", 445, "nas01.corp.fabrikam.com", public=False)
         self.dll(p, self.later(ts, 0.1, 0.3), folder + "acrocmd_lib.dll")
         self.file(p, self.later(ts, 2, 4), "FileCreated",
@@ -139,6 +181,13 @@ class Pitfalls(Planter):
             seed_reports_it=True, folder=POWERSHELL, task_name="\\Fabrikam\\Reports\\Weekly generate-report",
             cmd=("powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\\Scripts\\Reports\\report.ps1 "
                  "-Report generate-report -OutDir \\\\fs01\\reports"))
+        # An admin registered it with Register-ScheduledTask in an RDP session before the window.
+        admin = self.f.admins[2 % len(self.f.admins)]
+        admin_sid = self.f.user_sids[len(self.f.ws) + 2 % len(self.f.admins)]
+        shell = self.agent(dev, POWERSHELL, "powershell.exe", (DOMAIN, admin, admin_sid), parent_kind=None)
+        spec = self.spec_of(self.scenarios[k].cmd, "powershell.exe", weekly_trigger(self.at(0, 6.0, 0), "Monday"),
+                            user_id=f"{DOMAIN}\\{service_account[1]}", logon_type="Password")
+        self.register(k, dev, shell, self.before_window_after_boot(dev), spec, (DOMAIN, admin, admin_sid, self.logon_id()))
         for day in (0, 7):
             ts = self.at(day, 6.0, 1)
             # A task with stored credentials logs its account on as a batch job first.
@@ -167,6 +216,8 @@ class Pitfalls(Planter):
             seed_reports_it=True, folder=CMD, cmd="cmd.exe /c wevtutil cl Application",
             task_name="\\Fabrikam\\Housekeeping\\ClearApplicationLog")
         ts = self.at(6, 4.0, 5)
+        self.by_policy(k, servers[0], self.spec_of(self.scenarios[k].cmd, "%windir%\\system32\\cmd.exe",
+                                                    weekly_trigger(ts // HOUR * HOUR, "Sunday")))
         p = self.run(k, servers[0], ts)
         self.conhost(p, ts)
         wevtutil = self.start(p, self.later(ts, 0.05, 0.1), SYS32 + "wevtutil.exe", "wevtutil  cl Application")
@@ -179,6 +230,8 @@ class Pitfalls(Planter):
             seed_reports_it=False, folder=SYS32 + "wevtutil.exe", cmd="wevtutil.exe cl Application",
             task_name="\\Fabrikam\\Housekeeping\\ClearApplicationLog")
         ts = self.at(6, 4.0, 5)
+        self.by_policy(k, servers[1], self.spec_of(self.scenarios[k].cmd, "%windir%\\system32\\wevtutil.exe",
+                                                    weekly_trigger(ts // HOUR * HOUR, "Sunday")))
         p = self.run(k, servers[1], ts)
         self.dll(p, self.later(ts, 0.05, 0.1), SYS32 + "wevtapi.dll")
 
@@ -194,6 +247,11 @@ class Pitfalls(Planter):
             cmd="CMD.EXE /c C:\\ProgramData\\Inventory\\collect.cmd > C:\\ProgramData\\Inventory\\last.txt",
             task_name="\\Fabrikam\\Inventory\\Collect")
         dev = next(self.ws)
+        # Typed into schtasks.exe by the workstation's admin the day before its first run.
+        self.by_schtasks(k, dev, self.at(0, 10.0, 90),
+                         self.spec_of(self.scenarios[k].cmd, "CMD.EXE", weekly_trigger(self.at(1, 12.0, 0), "Tuesday",
+                                                                                       "Friday"), run_level="LeastPrivilege"),
+                         "weekly /d TUE,FRI /st 14:00", "SYSTEM")
         for day in (1, 4):
             ts = self.at(day, 12.0, 30)
             p = self.run(k, dev, ts)
@@ -214,7 +272,11 @@ class Pitfalls(Planter):
             cmd="mpcmdrun.exe -SignatureUpdate -ScheduleJob -RestrictPrivileges",
             task_name="\\Microsoft\\Windows\\Windows Defender\\Windows Defender Signature Update")
         ts = self.at(4, 14.0)
-        p = self.run(k, next(self.ws), ts, hash_key=binary_key(MPCMDRUN))
+        dev = next(self.ws)
+        self.register(k, dev, self.ll(dev, "msmpeng"), self.before_window_after_boot(dev),
+                      self.spec_of(self.scenarios[k].cmd, MPCMDRUN, daily_trigger(ts // HOUR * HOUR - 3 * DAY)),
+                      self.subject_system(dev))
+        p = self.run(k, dev, ts, hash_key=binary_key(MPCMDRUN))
         self.conhost(p, ts)
         self.net(p, self.later(ts, 1, 2), "13.107.4.52", 443, "definitionupdates.microsoft.com")
         updates = "C:\\ProgramData\\Microsoft\\Windows Defender\\Definition Updates\\"
@@ -231,7 +293,12 @@ class Pitfalls(Planter):
             seed_reports_it=False, folder="C:\\ProgramData\\AnyDesk\\AnyDesk.exe", cmd='"AnyDesk.exe" --service',
             task_name="\\AnyDesk Service Start", launched_by=self.f.sched_cmd[dev])
         ts = self.at(4, 19.5)
-        p = self.run(k, dev, ts, company="AnyDesk Software GmbH")
+        anydesk = "AnyDesk Software GmbH"
+        setup = f"C:\\Users\\{self.f.user[dev]}\\Downloads\\AnyDesk.exe"
+        self.by_installer(k, dev, self.spec_of(self.scenarios[k].cmd, '"%ProgramData%\\AnyDesk\\AnyDesk.exe"',
+                                               boot_trigger()),
+                          setup, f'"{setup}" --install "C:\\ProgramData\\AnyDesk" --start-with-win --silent', anydesk)
+        p = self.run(k, dev, ts, company=anydesk)
         relay = f"relay-{self.choice(HEX)}.net.anydesk.com"
         self.net(p, self.later(ts, 1, 2), public_ip(self.rng, 195), 443, relay)
         self.file(p, self.later(ts, 2, 3), "FileModified", "C:\\ProgramData\\AnyDesk\\service.conf")
@@ -246,6 +313,8 @@ class Pitfalls(Planter):
             seed_reports_it=False, folder=POWERSHELL,
             cmd="powershell.exe -ExecutionPolicy Bypass -File C:\\ProgramData\\Scripts\\sync-printers.ps1",
             task_name="\\Fabrikam\\SyncPrinters", launched_by=self.f.sched_cmd[dev])
+        self.by_policy(k, dev, self.spec_of(self.scenarios[k].cmd, "powershell.exe",
+                                            weekly_trigger(self.at(2, 7.0, 0), "Wednesday", "Saturday")))
         for day in (2, 5):
             ts = self.at(day, 7.0, 10)
             p = self.run(k, dev, ts)
@@ -261,7 +330,10 @@ class Pitfalls(Planter):
                  "last step finds no activity rows, so it never appears in the seed's output."),
             seed_reports_it=True, folder="C:\\Program Files\\Dell\\CommandUpdate\\dcu-cli.exe",
             cmd='"dcu-cli.exe" /scan -silent', task_name="\\Dell\\CommandUpdate\\Scan")
-        self.run(k, next(self.ws), self.at(2, 11.0), company="Dell Inc.")
+        dev, ts = next(self.ws), self.at(2, 11.0)
+        self.by_installer(k, dev, self.spec_of(self.scenarios[k].cmd, '"C:\\Program Files\\Dell\\CommandUpdate\\dcu-cli.exe"',
+                                               weekly_trigger(ts // HOUR * HOUR, "Wednesday")))
+        self.run(k, dev, ts, company="Dell Inc.")
 
         # The report script started by hand: needs fp-user-report, whose command line it repeats.
         report = next(s for s in self.scenarios if s.id == "fp-user-report")

@@ -16,7 +16,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from hunting_lib.sample.common import (
-    CMD,
     CONHOST,
     DAY,
     DOMAIN,
@@ -24,7 +23,6 @@ from hunting_lib.sample.common import (
     MS,
     NULL,
     SCHEDULE_CMDLINE,
-    SYS32,
     SYSTEM,
     T0,
     compact_json,
@@ -56,6 +54,7 @@ class Scenario:
     task_name: str = ""
     launched_by: str = SCHEDULE_CMDLINE
     seed_false_positive: int | None = None   # which of the published false positives it models
+    registrations: list[dict[str, Any]] = field(default_factory=list)  # one per device (``registrations``)
 
     def __post_init__(self) -> None:
         self.file = self.file or self.folder.rsplit("\\", 1)[-1]
@@ -171,25 +170,6 @@ class Planter:
         for i, command in enumerate(commands):
             self.d.event("DeviceEvents", proc, self.later(ts, 0.5 + i, 1.0 + i), "PowerShellCommand",
                          AdditionalFields=compact_json({"Command": command}))
-
-    def task_created(self, k: int, creator: int, ts: int, name: str, command: str, arguments: str) -> None:
-        """The DeviceEvents row Defender records when a task is registered (related, not in the tree)."""
-        content = ('<?xml version="1.0" encoding="UTF-16"?><Task version="1.2" '
-                   'xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task"><Actions Context="Author">'
-                   f"<Exec><Command>{command}</Command><Arguments>{arguments}</Arguments></Exec></Actions></Task>")
-        self.d.event("DeviceEvents", creator, ts, "ScheduledTaskCreated", rel=k,
-                     AdditionalFields=compact_json({"TaskName": name, "TaskContent": content}))
-
-    def created_by_schtasks(self, k: int, dev: int, ts: int, command: str, schedule: str, run_as: str) -> None:
-        """Scenario k's task registered from the user's console: explorer -> cmd.exe -> schtasks.exe."""
-        s = self.scenarios[k]
-        arguments = s.cmd.split(" ", 1)[1]
-        cmd = self.start(self.ll(dev, "explorer"), ts, CMD, '"cmd.exe"', integrity="High", tag=-1, rel=k)
-        line = (f'schtasks.exe /create /tn "{s.task_name}" /tr "{command} {arguments}" /sc {schedule} '
-                f"/ru {run_as} /f")
-        t = self.later(ts, 20, 90)
-        sch = self.start(cmd, t, SYS32 + "schtasks.exe", line, tag=-1, rel=k)
-        self.task_created(k, sch, self.later(t, 0.05, 0.3), s.task_name, command, arguments)
 
     def new(self, **fields: Any) -> int:
         """Register a scenario; returns its index (the tag of its processes)."""

@@ -14,7 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hunting_lib.sample.common import DOMAIN, LOCAL_SERVICE, NETWORK_SERVICE, SYSTEM, compact_json
+from hunting_lib.sample.common import DAY, DOMAIN, HOUR, LOCAL_SERVICE, NETWORK_SERVICE, SYSTEM, T0, compact_json
+from hunting_lib.sample.taskdefs import TaskSpec, content_json, daily_trigger, local_time, time_trigger, weekly_trigger
 
 # --------------------------------------------------------------------------------------------
 # Pools for background values.
@@ -136,11 +137,30 @@ def _pipe_event(kind: str, weight: float) -> Tpl:
     return Tpl("DeviceEvents", kind, "ws", weight, ("NamedPipeEvent",), {"AdditionalFields": [compact_json(pipe)]})
 
 
+#: Everyday tasks whose definitions Windows updates: (name, command, arguments, trigger).
+_FLEET_TASKS = (
+    ("\\Microsoft\\Windows\\UpdateOrchestrator\\Schedule Scan", "%systemroot%\\system32\\usoclient.exe", "StartScan",
+     daily_trigger(T0 - 40 * DAY + 3 * HOUR)),
+    ("\\MicrosoftEdgeUpdateTaskMachineUA", "C:\\Program Files (x86)\\Microsoft\\EdgeUpdate\\MicrosoftEdgeUpdate.exe",
+     "/ua /installsource scheduler", time_trigger(T0 - 90 * DAY + 10 * HOUR, "PT1H")),
+    ("\\Microsoft\\Windows\\Defrag\\ScheduledDefrag", "%windir%\\system32\\defrag.exe", "-c -h -o -$",
+     weekly_trigger(T0 + 2 * HOUR, "Wednesday")),
+)
+
+
+def _task_updated(name: str, command: str, arguments: str, trigger: tuple) -> str:
+    """A ScheduledTaskUpdated row's AdditionalFields: the task's definition, updated by SYSTEM."""
+    content = content_json(TaskSpec(command, arguments, [trigger]), name, "Microsoft Corporation",
+                           local_time(T0 - 120 * DAY))
+    return compact_json({"TaskName": name, "TaskContent": content, "SubjectUserSid": SYSTEM[2],
+                         "SubjectUserName": "<host>$", "SubjectDomainName": DOMAIN, "SubjectLogonId": "0x3e7"})
+
+
 _HKCU = "HKEY_CURRENT_USER\\<sid>\\SOFTWARE\\"
 HKLM = "HKEY_LOCAL_MACHINE\\SOFTWARE\\"
 _EXPLORER_KEY = _HKCU + "Microsoft\\Windows\\CurrentVersion\\Explorer\\"
 _USERASSIST = _EXPLORER_KEY + "UserAssist\\{CEBFF5CD-ACE2-4F4F-9178-9926F41749EA}\\Count"
-_TASK_CACHE = HKLM + "Microsoft\\Windows NT\\CurrentVersion\\Schedule\\TaskCache\\"
+TASK_CACHE = HKLM + "Microsoft\\Windows NT\\CurrentVersion\\Schedule\\TaskCache\\"
 _USER_LOCAL = "C:\\Users\\<u>\\AppData\\Local\\"
 _OUTLOOK_CACHE = _USER_LOCAL + "Microsoft\\Windows\\INetCache\\Content.Outlook\\Q7RX2K1M\\"
 _RECENT = "C:\\Users\\<u>\\AppData\\Roaming\\Microsoft\\Windows\\Recent\\"
@@ -208,9 +228,9 @@ BACKGROUND: list[Tpl] = [
         (_EXPLORER_KEY + "RecentDocs\\.docx", "MRUListEx", "Binary", ""),
         (_EXPLORER_KEY + "FeatureUsage\\AppSwitched", "Microsoft.Office.OUTLOOK.EXE.15", "Dword", "<n>")],
         ("RegistryValueSet",) * 8 + ("RegistryValueDeleted",)),
-    _reg("svc_schedule", "all", 3, [(_TASK_CACHE + "Tasks\\<guid>", "DynamicInfo", "Binary", "")]),
+    _reg("svc_schedule", "all", 3, [(TASK_CACHE + "Tasks\\<guid>", "DynamicInfo", "Binary", "")]),
     _reg("svc_schedule", "all", 0.3,
-         [(_TASK_CACHE + "Tree\\Microsoft\\Windows\\UpdateOrchestrator\\<guid>", "", "", "")],
+         [(TASK_CACHE + "Tree\\Microsoft\\Windows\\UpdateOrchestrator\\<guid>", "", "", "")],
          ("RegistryKeyCreated", "RegistryKeyDeleted")),
     _reg("msmpeng", "all", 3, [
         (HKLM + "Microsoft\\Windows Defender\\Signature Updates", "AVSignatureVersion", "String", "1.421.<n>.0"),
@@ -254,10 +274,10 @@ BACKGROUND: list[Tpl] = [
         ("FolderPath", "FileName"): [(_RECENT + "<doc>.lnk", "<doc>.lnk")]}),
     Tpl("DeviceEvents", "msmpeng", "all", 1, ("AntivirusScanCompleted",), {
         "AdditionalFields": ['{"ScanTypeIndex":"Quick","DurationInSeconds":<n>}']}),
+    # Windows and the updaters re-register their own tasks now and then (the Schedule service records
+    # it as an update, the caller being SYSTEM); the definitions are those of everyday tasks that run.
     Tpl("DeviceEvents", "svc_schedule", "all", 1, ("ScheduledTaskUpdated",), {
-        "AdditionalFields": [compact_json({"TaskName": name}) for name in (
-            "\\Microsoft\\Windows\\UpdateOrchestrator\\Schedule Scan", "\\MicrosoftEdgeUpdateTaskMachineUA",
-            "\\Microsoft\\Windows\\Defrag\\ScheduledDefrag")]}),
+        "AdditionalFields": [_task_updated(*task) for task in _FLEET_TASKS]}),
 ]
 
 
