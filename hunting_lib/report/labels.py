@@ -167,7 +167,9 @@ def task_labels(tasks: pd.DataFrame, width: int = 48, sep: str = "\n") -> list[s
 
     The path matters: per-user updaters share one command line and differ only by path.
     """
-    commands = [short_label(c, width) for c in tasks["ProcessCommandLine"]]
+    from hunting_lib.report.redact import for_display_text  # secrets redacted unless the session keeps them
+
+    commands = [short_label(for_display_text(c), width) for c in tasks["ProcessCommandLine"]]
     paths = distinct_labels(list(tasks["FolderPath"]), width)
     return [f"#{t} {c}{sep}{p}" for t, c, p in zip(tasks["TaskId"], commands, paths)]
 
