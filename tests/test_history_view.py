@@ -140,3 +140,30 @@ def test_summary_lines_and_evidence_cards_carry_task_history_and_verdict():
     assert "Task no registration found in the data" in card
     card = strip(evidence_card_html(new.drop(["History", "Verdict"]), timeline))
     assert "Task \\Updater" in card and "History" not in card and "Verdict" not in card
+
+
+def test_run_changes_reads_what_vanished_from_the_history_file(tmp_path):
+    from hunting_lib.history.runs import record_run
+    from hunting_lib.history.store import open_history
+    from hunting_lib.report.history_view import run_changes
+    from tests.history_helpers import counts, findings, program, record
+
+    path = tmp_path / "history.sqlite"
+    week0 = counts([program("alpha"), program("bravo")], week=0, count=1)
+    week1 = counts([program("bravo"), program("charlie")], week=1, count=1)
+    with open_history(path) as store:
+        first = record_run(store, record(0, week0, findings(week0)))
+        second = record_run(store, record(1, week1, findings(week1)))
+    result = hunt([group("gk-x", "x.exe", 1, True)], {"path_name": path.name, "run_id": second,
+                                                       "previous_run_id": first})
+    result.params = HuntParams(history=str(path))
+    changes = run_changes(result)
+    alpha_key = week0.loc[week0["FileName"] == "alpha.exe", "GroupKey"].iloc[0]
+    charlie_key = week1.loc[week1["FileName"] == "charlie.exe", "GroupKey"].iloc[0]
+    assert changes["vanished"]["GroupKey"].tolist() == [alpha_key]
+    assert changes["appeared"]["GroupKey"].tolist() == [charlie_key]
+    section = strip(whats_new_html(result, changes))
+    assert f"1 finding(s) of run {first} are not findings now" in section and alpha_key in section
+    # the first run of a history has nothing to compare with
+    result.history_run = {"path_name": path.name, "run_id": first, "previous_run_id": None}
+    assert run_changes(result) is None
