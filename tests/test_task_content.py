@@ -8,8 +8,13 @@ import time
 
 import pytest
 
-from hunting_lib.tasks.content import (MAX_CONTENT_CHARS, describe_trigger, parse_additional_fields, parse_task_content,
-                                       read_registration)
+from hunting_lib.tasks.content import (
+    MAX_CONTENT_CHARS,
+    describe_trigger,
+    parse_additional_fields,
+    parse_task_content,
+    read_registration,
+)
 from tests.task_rows import json_content, spec, xml_content
 
 SPECS = {

@@ -10,11 +10,26 @@ import pandas as pd
 import pytest
 
 from hunting_lib.errors import DataWarning
-from hunting_lib.tasks.registrations import (TaskEvents, logon_id_number, registration_rows, task_events_from_tables,
-                                             with_network_logons)
+from hunting_lib.tasks.registrations import (
+    TaskEvents,
+    logon_id_number,
+    registration_rows,
+    task_events_from_tables,
+    with_network_logons,
+)
 from tests.conftest import oracle
-from tests.task_rows import (TASKS, TREE, frame, json_content, logon, registration, registry_row, remote_registration,
-                             spec, xml_content)
+from tests.task_rows import (
+    TASKS,
+    TREE,
+    frame,
+    json_content,
+    logon,
+    registration,
+    registry_row,
+    remote_registration,
+    spec,
+    xml_content,
+)
 
 
 def read(rows: list[dict]) -> pd.DataFrame:

@@ -120,7 +120,8 @@ def _registry_entries(found: pd.DataFrame, runs: pd.DataFrame, api: pd.DataFrame
     near = undecided[["_reg", "_device", "RegisteredAt"]].merge(runs[["_device", "TaskId", "FirstRun"]], on="_device")
     gap = near["FirstRun"] - pd.to_datetime(near["RegisteredAt"], utc=True)
     near = near[(gap >= pd.Timedelta(0)) & (gap <= pd.Timedelta(hours=config.registry_link_hours))]
-    near = near[[(d, t) not in explained for d, t in zip(near["_device"], near["TaskId"])]][["_reg", "TaskId"]]
+    unexplained = np.array([(d, t) not in explained for d, t in zip(near["_device"], near["TaskId"])], dtype=bool)
+    near = near[unexplained][["_reg", "TaskId"]]
     links = pd.concat([by_action, by_api, near]).drop_duplicates()
     return links.merge(found, on="_reg").assign(_at=lambda f: pd.to_datetime(f["RegisteredAt"], utc=True))
 
@@ -164,7 +165,8 @@ def _with_signals(out: pd.DataFrame, api: pd.DataFrame, registry: pd.DataFrame, 
                                          Triggers=[[] for _ in range(len(registry_only))], Principal="", RunLevel="",
                                          LogonType="", RegisteredFromNetworkLogon=False, RegisteredRemotely=False,
                                          RemoteIP=None, RemoteDevice=None, DeletedAt=pd.NaT, UpdatedAt=pd.NaT)
-    entries = pd.concat([api, registry_only], ignore_index=True) if len(registry_only) else api
+    parts = [part for part in (api, registry_only) if len(part)]
+    entries = pd.concat(parts, ignore_index=True) if len(parts) == 2 else (parts[0] if parts else api)
     ids = out["TaskId"]
     per_group: dict[Any, list[dict[str, Any]]] = {}
     for record in entries.sort_values("_at").to_dict("records") if len(entries) else []:

@@ -178,7 +178,8 @@ def registry_tasks(registry: pd.DataFrame, registrations: pd.DataFrame) -> pd.Da
         zip(api.get("DeviceName", []), api.get("TaskKey", [])))
     in_task = rows["Kind"].isin(["tree", "tasks"]) & rows["TaskKey"].ne("")
     foreign = rows[in_task & ~service.to_numpy() & rows["_action"].isin(_WRITES)].sort_values("_time")
-    foreign = foreign[[(d, k) not in api_keys for d, k in zip(foreign["_device"], foreign["TaskKey"])]]
+    foreign = foreign[np.array([(d, k) not in api_keys for d, k in zip(foreign["_device"], foreign["TaskKey"])],
+                               dtype=bool)]
     writes = foreign.drop_duplicates(["_device", "TaskKey"], keep="first").assign(RegistryOnly=True, Hidden=False)
 
     sd_gone = rows[in_task & rows["Kind"].eq("tree") & rows["_value"].eq("sd")
