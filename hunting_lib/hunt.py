@@ -17,9 +17,11 @@ import pandas as pd
 from hunting_lib.engine.columns import hunt_columns  # noqa: F401 (part of this module's API)
 from hunting_lib.engine.correlate import summarise_activity
 from hunting_lib.engine.fleet import FleetContext
+from hunting_lib.engine.group_key import identify_groups
 from hunting_lib.engine.loader import DataFolder
 from hunting_lib.engine.local import LocalTables
 from hunting_lib.engine.scope import annotate_scope, with_host_groups
+from hunting_lib.history.session import open_memory
 from hunting_lib.params import HuntParams
 from hunting_lib.result import HuntResult, Launches
 from hunting_lib.triage.pipeline import triage
@@ -45,6 +47,10 @@ class HuntSource(Protocol):
                          task_starts: pd.DataFrame) -> pd.DataFrame | None:
         """Per rare group, what the service knows of its program's file (signer, prevalence)."""
 
+    def task_events(self, params: HuntParams) -> dict[str, pd.DataFrame]:
+        """How tasks were registered: ``registrations`` (DeviceEvents ScheduledTask* rows),
+        ``registry`` (TaskCache writes) and ``logons`` (the registering sessions' logons)."""
+
     def describe(self) -> dict[str, Any]:
         """``sources``, ``reader``, and what pivots read later: ``data`` (tables) or ``remote``."""
 
@@ -65,6 +71,16 @@ def as_source(source: HuntInput) -> HuntSource:
     return LocalTables(source)
 
 
+def _task_definitions(source, params, rare_tasks, task_starts, fleet):  # TEMPORARY until tasks/ lands
+    try:
+        from hunting_lib.tasks.definitions import task_definitions
+        from hunting_lib.tasks.registrations import TaskEvents
+    except ImportError:
+        return rare_tasks, pd.DataFrame()
+    events = TaskEvents(**source.task_events(params))
+    return task_definitions(rare_tasks, task_starts, events, params, ran_elsewhere=fleet.group_counts)
+
+
 def run_hunt(source: HuntInput, params: HuntParams | None = None, indicators: bool = True) -> HuntResult:
     """Run the published hunt (and the kit's extensions chosen in ``params``).
 
@@ -80,15 +96,27 @@ def run_hunt(source: HuntInput, params: HuntParams | None = None, indicators: bo
     # tripwire flagged (each becomes a group of its own flagged launches)
     launches = source.launches(params)
     rare_tasks, task_starts = with_host_groups(launches.rare_tasks, launches.task_starts, launches.flagged, params)
-    rare_tasks = annotate_scope(rare_tasks, task_starts)
+    rare_tasks = identify_groups(annotate_scope(rare_tasks, task_starts), task_starts)  # GroupKey, SHA1s
     # correlate: the seed's step 5
     activity_rows = source.activity_rows(params, task_starts, rare_tasks)
     activity = summarise_activity(activity_rows)
-    # triage: suppression, known tasks, scoring, tripwires and ranking (none of it changes which
-    # groups are rare)
     fleet = source.fleet(params, launches, activity_rows)
     file_info = source.file_information(params, rare_tasks, task_starts) if not rare_tasks.empty else None
-    rare_tasks, exclusions = triage(rare_tasks, task_starts, activity_rows, params, fleet, file_info, indicators)
+    # tasks: the registered task behind each group (who, how, when; hidden or deleted), and the
+    # rare registrations whose task never ran
+    rare_tasks, registrations = _task_definitions(source, params, rare_tasks, task_starts, fleet)
+    # history: what earlier runs saw, and the analysts' verdicts
+    memory = open_memory(params, launches, fleet.group_counts)
+    if memory is not None:
+        rare_tasks = memory.annotate(rare_tasks)
+    # triage: suppression (rules, known tasks, benign verdicts), scoring, tripwires and ranking
+    # (none of it changes which groups are rare)
+    rare_tasks, exclusions = triage(rare_tasks, task_starts, activity_rows, params, fleet, file_info, indicators,
+                                    verdicts=None if memory is None else memory.verdicts)
     found = source.describe()
-    return HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, found["sources"],
-                      fleet=fleet, data=found["data"], remote=found["remote"], reader=found["reader"])
+    result = HuntResult(params, rare_tasks, activity, task_starts, activity_rows, exclusions, found["sources"],
+                        fleet=fleet, data=found["data"], remote=found["remote"], reader=found["reader"],
+                        task_registrations=registrations)
+    if memory is not None:
+        result.history_run = memory.record(result)
+    return result

@@ -9,6 +9,7 @@ recorded in the output's ``parameters`` so that a report always says how it was 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -60,6 +61,13 @@ class HuntParams:
       they stand for.
     - ``known_tasks``: the known-task catalogue (the shipped one by default), or None / "none".
       A rare group whose every run matches an entry is suppressed as ``known:<task path>``.
+    - ``history``: a hunt history file (SQLite), or None. The run is recorded there, each rare
+      group gets ``History`` and ``Verdict``, and benign verdicts suppress. For history the window
+      is half-open: a launch at exactly ``end`` is counted by the next window, not this one.
+    - ``history_lookback_days``: how far back ``History.New`` looks (None: all recorded runs).
+    - ``history_overlap_minutes``: read this much before ``start`` too, for events that arrived
+      late; launches an earlier run already counted (same DeviceId and ReportId) are not counted
+      again.
 
     ``HuntParams.published()`` is the published query exactly: published scope, no exclusions,
     no catalogue, seed match.
@@ -76,6 +84,9 @@ class HuntParams:
     exclusions: str | None = DEFAULT_EXCLUSIONS
     scope: Scope = "extended"
     known_tasks: str | None = DEFAULT_KNOWN_TASKS
+    history: str | None = None
+    history_lookback_days: float | None = None
+    history_overlap_minutes: float = 0.0
 
     @classmethod
     def published(cls, **options: Any) -> "HuntParams":
@@ -107,6 +118,14 @@ class HuntParams:
         if not self.parent_command_lines:
             raise BadInputError("parent_command_lines: at least one command line is needed")
         object.__setattr__(self, "parent_command_lines", tuple(self.parent_command_lines))
+        if self.history is not None:
+            object.__setattr__(self, "history", str(self.history))
+        for name in ("history_lookback_days", "history_overlap_minutes"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise BadInputError(f"{name}: {value!r} must be a number >= 0")
+        if self.history_overlap_minutes and self.history is None:
+            raise BadInputError("history_overlap_minutes: an overlap needs a history file (--history)")
         for name in ("exclusions", "known_tasks"):
             value = getattr(self, name)
             if value is not None and str(value).lower() == "none":
@@ -120,4 +139,13 @@ class HuntParams:
         for key in ("start", "end"):
             out[key] = None if out[key] is None else out[key].isoformat()
         out["parent_command_lines"] = list(self.parent_command_lines)
+        # by name: a local path says nothing to the reader of a report, and may say too much
+        out["history"] = None if self.history is None else Path(self.history).name
         return out
+
+    @property
+    def read_start(self) -> pd.Timestamp | None:
+        """Where reading starts: ``start``, less the history overlap."""
+        if self.start is None or not self.history_overlap_minutes:
+            return self.start
+        return self.start - pd.Timedelta(minutes=self.history_overlap_minutes)

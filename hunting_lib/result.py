@@ -60,6 +60,10 @@ class HuntResult:
     #: What pivots read later of a scanned hunt's files (``engine.slices.FindingSlices``): made by
     #: ``pivots.pivot`` on first use, so every finding's pivot shares one read.
     slices: Any = field(default=None, repr=False)
+    #: The rare task registrations in the window whose task never ran (``tasks.definitions``).
+    task_registrations: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    #: With history: ``{"path_name", "run_id", "previous_run_id"}`` of the run recorded.
+    history_run: dict[str, Any] | None = None
 
     @property
     def parameters(self) -> dict[str, Any]:

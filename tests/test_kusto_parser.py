@@ -505,6 +505,8 @@ TEMPLATE_VALUES: dict[str, object] = {
     "ips": ["198.51.100.7", "2001:db8::1", *TEMPLATE_HOSTILE],
     "sha1s": ["ab" * 20, "0" * 40, *TEMPLATE_HOSTILE],
     "hosts": ["evil.example", "198.51.100.9", *TEMPLATE_HOSTILE],
+    "sessions": pd.DataFrame({"DeviceName": ["pc-01", *TEMPLATE_HOSTILE],
+                              "LogonId": [0x1A2B3C, *range(7, 7 + len(TEMPLATE_HOSTILE))]}),
     "threshold": 4,
     "max_devices": 2,
     "exclusions": "default",
@@ -589,7 +591,7 @@ def test_template_queries_carry_the_data_values_as_literals(templates):
     as one escaped literal."""
     data_templates = {"task_starts": "groups", "task_activity_rows": "groups", "process_events": "processes",
                       "device_network": "device", "ip_devices": "ips", "file_profiles": "sha1s",
-                      "indicator_contacts": "hosts",
+                      "indicator_contacts": "hosts", "task_logons": "sessions",
                       "file_certificates": "sha1s"}
     by_template: dict[str, list[str]] = {}
     for text, labels in templates.items():

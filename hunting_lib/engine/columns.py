@@ -73,8 +73,24 @@ ACTIVITY_COLUMNS: list[str] = ACTIVITY_KEYS + [
 ]
 
 
+_REGISTERING_PROCESS = ["InitiatingProcessFileName", "InitiatingProcessCommandLine", "InitiatingProcessFolderPath",
+                        "InitiatingProcessId", "InitiatingProcessCreationTime", "InitiatingProcessAccountDomain",
+                        "InitiatingProcessAccountName", "InitiatingProcessParentFileName"]
+#: The columns read of each table (besides what the hunt reads anyway).
+TASK_EVENT_COLUMNS: dict[str, list[str]] = {
+    "DeviceEvents": ["Timestamp", "DeviceId", "DeviceName", "ActionType", "AdditionalFields", "ReportId"]
+    + _REGISTERING_PROCESS,
+    "DeviceRegistryEvents": ["Timestamp", "DeviceId", "DeviceName", "ActionType", "RegistryKey", "RegistryValueName",
+                             "RegistryValueData", "ReportId"] + _REGISTERING_PROCESS,
+    "DeviceLogonEvents": ["Timestamp", "DeviceId", "DeviceName", "ActionType", "LogonType", "LogonId", "RemoteIP",
+                          "RemoteDeviceName", "AccountDomain", "AccountName", "Protocol", "ReportId"],
+}
+
+
 def hunt_columns() -> dict[str, list[str]]:
     """The columns the hunt reads from each table (the loader reads no others)."""
     columns = {table: list(ACTIVITY_COLUMNS) for table in TABLES}
     columns[PROCESS_TABLE] = list(dict.fromkeys(TASK_START_COLUMNS + ACTIVITY_COLUMNS))
+    for table, extra in TASK_EVENT_COLUMNS.items():  # the ``tasks`` step's (``engine.task_rows``)
+        columns[table] = list(dict.fromkeys(columns[table] + extra))
     return columns

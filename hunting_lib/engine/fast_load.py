@@ -80,13 +80,18 @@ def _fleet(values: dict[str, Any]) -> Any:
     """The scan's baseline numbers as a ``fleet.FleetContext``."""
     import pandas as pd
 
-    from hunting_lib.engine.fleet import FleetContext
+    from hunting_lib.engine.fleet import GROUP_COUNT_COLUMNS, FleetContext
 
+    counts = pd.DataFrame(values.get("group_counts") or {c: [] for c in GROUP_COUNT_COLUMNS})
+    for column in ("FirstSeen", "LastSeen"):
+        counts[column] = pd.to_datetime(counts[column], unit="ns", utc=True)
+    counts = counts[GROUP_COUNT_COLUMNS].sort_values(["Count", "FileName", "ProcessCommandLine"], kind="stable",
+                                                     ignore_index=True)
     return FleetContext(int(values.get("devices", 0)),
                         pd.Series(values.get("task_devices", {}), dtype="int64"),
                         pd.Series(values.get("ip_devices", {}), dtype="int64"),
                         int(values.get("aggregated_reports", 0)),
-                        pd.Series(values.get("program_devices", {}), dtype="int64"))
+                        pd.Series(values.get("program_devices", {}), dtype="int64"), counts)
 
 
 def load_for_hunt(data_dir: str | Path, params: HuntParams, columns: dict[str, list[str]],

@@ -42,7 +42,10 @@ class FleetContext:
       a task, with any arguments;
     - ``ip_devices``: per remote IP, the devices that contacted it in the window (only the IPs
       the rare tasks' processes contacted are needed);
-    - ``aggregated_reports``: launches recorded as Defender aggregated reports.
+    - ``aggregated_reports``: launches recorded as Defender aggregated reports;
+    - ``group_counts``: every (FileName, ProcessCommandLine, FolderPath) group in scope, rare or
+      not, with ``Count``, ``DeviceCount``, ``FirstSeen`` and ``LastSeen``: what hunt history
+      records, so that "new" means new to the scheduler, not new among findings (``group_counts``).
     """
 
     devices: int = 0
@@ -50,6 +53,7 @@ class FleetContext:
     ip_devices: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
     aggregated_reports: int = 0
     program_devices: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
+    group_counts: pd.DataFrame | None = field(default=None, repr=False)
 
     def fleet_devices(self, keys: pd.Series) -> pd.Series:
         """Devices running each key's task in the fleet (0 for unknown keys)."""
@@ -94,4 +98,27 @@ def fleet_context(tables: Mapping[str, pd.DataFrame], starts: pd.DataFrame, acti
     devices, per_key, per_program = task_prevalence(starts)
     ips = public_ips(activity_rows["RemoteIP"]) if "RemoteIP" in activity_rows else set()
     return FleetContext(devices, per_key, ip_prevalence(tables.get("DeviceNetworkEvents"), ips, params),
-                        aggregated_reports, per_program)
+                        aggregated_reports, per_program, group_counts(starts, params))
+
+
+GROUP_COUNT_COLUMNS = ["FileName", "ProcessCommandLine", "FolderPath", "Count", "DeviceCount", "FirstSeen", "LastSeen"]
+
+
+def group_counts(starts: pd.DataFrame, params: HuntParams) -> pd.DataFrame:
+    """Every group of ``starts`` (in-scope launches) with its launches (``Events`` where the
+    extended scope counts aggregated reports), devices, first and last launch.
+
+    A launch at exactly ``params.end`` is left out: for history a window is half-open, so that
+    consecutive windows (``--end T`` then ``--start T``) never count one launch twice.
+    """
+    if starts is None or starts.empty:
+        return pd.DataFrame(columns=GROUP_COUNT_COLUMNS)
+    if params.end is not None:
+        starts = starts[(starts["Timestamp"] < params.end).to_numpy(dtype=bool, na_value=False)]
+    events = starts["Events"] if "Events" in starts.columns else pd.Series(1, index=starts.index)
+    grouped = starts.assign(_events=events).groupby(["FileName", "ProcessCommandLine", "FolderPath"],
+                                                     sort=False, dropna=False, observed=True)
+    counts = grouped.agg(Count=("_events", "sum"), DeviceCount=("DeviceName", "nunique"),
+                         FirstSeen=("Timestamp", "min"), LastSeen=("Timestamp", "max")).reset_index()
+    return counts[GROUP_COUNT_COLUMNS].sort_values(["Count", "FileName", "ProcessCommandLine"],
+                                                   kind="stable", ignore_index=True)

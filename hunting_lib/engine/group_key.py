@@ -80,3 +80,21 @@ def group_keys(frame: pd.DataFrame) -> pd.DataFrame:
 def readable_pattern(pattern: str) -> str:
     """The pattern as one line: ``file | command line | folder``."""
     return pattern.replace(FIELD_SEPARATOR, " | ")
+
+
+def identify_groups(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame) -> pd.DataFrame:
+    """The rare groups with ``GroupKey``, ``GroupPattern`` and ``SHA1s`` (the distinct hashes of
+    their launches' binaries, sorted): what history and verdicts bind to. A verdict made on one
+    binary must not carry over to a replaced one, hence the hashes."""
+    from hunting_lib.engine.correlate import attribute_launches
+
+    out = group_keys(rare_tasks)
+    if out.empty or "SHA1" not in task_starts.columns:
+        out["SHA1s"] = [[] for _ in range(len(out))]
+        return out
+    launches = attribute_launches(task_starts[["FileName", "ProcessCommandLine", "FolderPath", "SHA1"]], out)
+    hashes = launches["SHA1"].fillna("").astype(str).str.lower()
+    launches = launches.assign(SHA1=hashes)[hashes != ""].drop_duplicates(["TaskId", "SHA1"])
+    per_group = launches.sort_values("SHA1").groupby("TaskId", sort=False)["SHA1"].agg(list)
+    out["SHA1s"] = [per_group.get(task, []) for task in out["TaskId"]]
+    return out

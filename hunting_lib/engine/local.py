@@ -97,6 +97,15 @@ class LocalTables:
         """None: locally the signer comes from the launches' own signature columns, if any."""
         return None
 
+    def task_events(self, params: HuntParams, slices: Any = None) -> dict[str, pd.DataFrame]:
+        """How tasks were registered (``engine.task_rows``): from the loaded tables, or, when the
+        scan kept only the hunt's rows, read again from the files for these rows only."""
+        from hunting_lib.engine.task_rows import task_event_frames, task_event_frames_from_files
+
+        if self.complete or not self.files:
+            return task_event_frames(self.tables)
+        return task_event_frames_from_files(self.files, slices)
+
     def describe(self) -> dict[str, Any]:
         return {"sources": self.files, "data": self.tables if self.complete else None, "remote": None,
                 "reader": self.reader}

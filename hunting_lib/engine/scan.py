@@ -243,7 +243,8 @@ def _task_host_launches(processes: Any, present: list[str], request: ScanRequest
     maybe_host &= _in_window(present, request, pl)
     launches = processes.filter(maybe_host).select(
         [pl.col(_ROW)] + [_text(present, c, pl).alias(c) for c in columns]
-        + [(pl.col("ProcessId") if "ProcessId" in present else pl.lit(None)).alias("ProcessId")]).collect()
+        + [(pl.col("ProcessId") if "ProcessId" in present else pl.lit(None)).alias("ProcessId"),
+           _launch_time(present, pl)]).collect()
     parents = launches.select("InitiatingProcessFileName", "InitiatingProcessCommandLine").unique()
     hosts: dict[str, Any] = {"pairs": {}, "devices": {}}
     for name, line in parents.iter_rows():
@@ -284,6 +285,25 @@ def _normalised(expression: Any) -> Any:
 
 
 _AGGREGATED = "ProcessCreatedAggregatedReport"
+
+
+def _launch_time(present: list[str], pl: Any) -> Any:
+    """A launch's time as nanoseconds since the epoch (``_ns``), for the group counts history keeps."""
+    if "Timestamp" not in present:
+        return pl.lit(None, dtype=pl.Int64).alias("_ns")
+    return pl.col("Timestamp").dt.epoch("ns").alias("_ns")
+
+
+def _history_counts(in_scope: Any, request: ScanRequest, pl: Any) -> dict[str, list]:
+    """Every group in scope with its launches, devices, first and last launch (as
+    ``fleet.group_counts``; a launch at exactly the window's end is left for the next window).
+    Aggregated reports count once each here: the launches held carry no event counts."""
+    if request.end_ns is not None:
+        in_scope = in_scope.filter(pl.col("_ns").is_null() | (pl.col("_ns") < request.end_ns))
+    table = in_scope.group_by(_GROUP).agg(pl.len().alias("Count"), pl.col("DeviceName").n_unique().alias("DeviceCount"),
+                                          pl.col("_ns").min().alias("FirstSeen"),
+                                          pl.col("_ns").max().alias("LastSeen")).collect()
+    return {column: table[column].to_list() for column in table.columns}
 
 
 def _baseline(in_scope: Any, pl: Any) -> tuple[int, dict[str, int], dict[str, int]]:
@@ -341,7 +361,8 @@ def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
         columns = _GROUP + ["DeviceName", "ActionType"]
         launches = processes.filter(launched).select(
             [pl.col(_ROW)] + [_text(present, c, pl).alias(c) for c in columns]
-            + [(pl.col("ProcessId") if "ProcessId" in present else pl.lit(None)).alias("ProcessId")]).collect()
+            + [(pl.col("ProcessId") if "ProcessId" in present else pl.lit(None)).alias("ProcessId"),
+               _launch_time(present, pl)]).collect()
     held = list(launches.columns)
     if extended:
         launches = _guarded(launches, hosts, pl)
@@ -353,6 +374,7 @@ def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
     in_scope = launches.lazy().filter(pl.col("_in_scope"))
     groups = in_scope.group_by(_GROUP).agg(pl.len().alias("Count"),
                                            pl.col("DeviceName").n_unique().alias("DeviceCount")).collect()
+    history_counts = _history_counts(in_scope, request, pl)
     maybe_rare = pl.col("Count") < request.threshold
     if request.max_devices is not None:
         maybe_rare |= pl.col("DeviceCount") <= request.max_devices
@@ -430,7 +452,8 @@ def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
     # A row can be both a group's start and activity: keep it once, in file order.
     rows = {t: pl.concat(parts, how="diagonal_relaxed").unique(_ROW).sort(_ROW) for t, parts in found.items()}
     fleet = {"devices": devices, "aggregated_reports": aggregated_reports,
-             "task_devices": per_key, "ip_devices": ip_devices, "program_devices": per_program}
+             "task_devices": per_key, "ip_devices": ip_devices, "program_devices": per_program,
+             "group_counts": history_counts}
     return ScanResult(files, rows, fleet)
 
 

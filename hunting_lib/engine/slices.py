@@ -115,6 +115,11 @@ class FindingSlices:
         frame = arrow.to_pandas(types_mapper=_nullable_integers)
         return ensure_columns(apply_schema(frame, table, path), table, columns)[columns]
 
+    def read_rows(self, table: str, columns: list[str], where: Any, pandas_where: Any, label: str) -> pd.DataFrame:
+        """The rows of ``table`` that pass ``where(pl, present)`` (parquet, in the reader) or
+        ``pandas_where(frame)`` (other formats), typed as the loader types them."""
+        return self._read(table, columns, where, pandas_where, label)
+
     # ----------------------------------------------------------------------------------------
     # What the pivots ask for
 

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from hunting_lib import clock
+from hunting_lib.engine.columns import TASK_EVENT_COLUMNS
 from hunting_lib.engine.correlate import (
     ACTIVITY_COLUMNS,
     MAX_DEPTH,
@@ -28,6 +29,7 @@ from hunting_lib.engine.loader import apply_schema, ensure_columns
 from hunting_lib.engine.paths import normalised
 from hunting_lib.engine.progress import progress
 from hunting_lib.engine.rarity import GROUP_KEYS, TASK_START_COLUMNS, rare_from_statistics
+from hunting_lib.engine.task_rows import subject_sessions, task_cache_mask
 from hunting_lib.errors import DataWarning
 from hunting_lib.params import HuntParams
 from hunting_lib.remote.kql import dialect
@@ -245,6 +247,30 @@ def file_information(source: RemoteSource, params: HuntParams, rare_tasks: pd.Da
     return hashes.merge(pd.concat(pieces, ignore_index=True), on="SHA1", how="inner")[columns]
 
 
+#: How far before the hunt's window task registrations are read.
+REGISTRATION_LOOKBACK = pd.Timedelta(days=30)
+
+
+def remote_task_events(source, params: HuntParams) -> dict[str, pd.DataFrame]:
+    """The three subsets from the service, typed as the loader types files."""
+    lookback = params.start - REGISTRATION_LOOKBACK if params.start is not None else None
+    registrations = typed_rows(concat_pieces(run_complete(source, "task_registrations", lookback, params.end)),
+                               "DeviceEvents", TASK_EVENT_COLUMNS["DeviceEvents"])
+    cache = typed_rows(concat_pieces(run_complete(source, "task_cache", lookback, params.end)),
+                       "DeviceRegistryEvents", TASK_EVENT_COLUMNS["DeviceRegistryEvents"])
+    cache = cache[task_cache_mask(cache)].reset_index(drop=True)
+    sessions = subject_sessions(registrations)
+    logons = typed_rows(pd.DataFrame(), "DeviceLogonEvents", TASK_EVENT_COLUMNS["DeviceLogonEvents"])
+    if not sessions.empty:
+        logons = typed_rows(concat_pieces(run_complete(source, "task_logons", lookback, params.end,
+                                                       sessions=sessions)),
+                            "DeviceLogonEvents", TASK_EVENT_COLUMNS["DeviceLogonEvents"])
+        pairs = pd.MultiIndex.from_frame(sessions.astype({"LogonId": "int64"}))
+        ids = pd.to_numeric(logons["LogonId"], errors="coerce").fillna(-1).astype("int64")
+        logons = logons[pd.MultiIndex.from_arrays([logons["DeviceName"].astype(object), ids]).isin(pairs)]
+    return {"registrations": registrations, "registry": cache, "logons": logons.reset_index(drop=True)}
+
+
 class RemoteHunt:
     """A connected provider as a hunt source (``hunt.HuntSource``).
 
@@ -256,9 +282,14 @@ class RemoteHunt:
 
     def __init__(self, source: RemoteSource | Any):
         self.source = source if isinstance(source, RemoteSource) else RemoteSource(secure(source))
+        self.group_counts: pd.DataFrame | None = None
 
     def prepare(self, params: HuntParams) -> HuntParams:
         start, end = _window(params)
+        if params.history is not None and params.end is not None:
+            # history counts windows half-open, [start, end): the service's ``between`` is closed,
+            # so stop one tick (Kusto's 100 ns) short of the end the next window starts at
+            end = end - pd.Timedelta(100, "ns")
         params = replace(params, start=start, end=end)
         # a new run: a fresh budget and tally (the pacing keeps its memory of recent calls)
         self.source.queries_used, self.source.rows_fetched, self.source.hash_parts = 0, 0, 1
@@ -268,6 +299,8 @@ class RemoteHunt:
     def launches(self, params: HuntParams) -> Launches:
         source, start, end = self.source, params.start, params.end
         statistics = _merge_group_statistics(run_complete(source, "task_start_groups", start, end))
+        # every group in scope, rare or not: what a hunt history records
+        self.group_counts = statistics.assign(DeviceCount=statistics["Devices"].map(len))[GROUP_COUNT_COLUMNS]
         rare_tasks = rare_from_statistics(statistics, params)
         columns = TASK_START_COLUMNS + ["TaskHost", "InScopeBy", "Events"]
         task_starts = ensure_columns(pd.DataFrame(), PROCESS_TABLE, columns)
@@ -298,11 +331,16 @@ class RemoteHunt:
         return ensure_columns(activity_rows, PROCESS_TABLE, ACTIVITY_COLUMNS)
 
     def fleet(self, params: HuntParams, launches: Launches, activity_rows: pd.DataFrame) -> FleetContext:
-        return remote_fleet(self.source, params, activity_rows)
+        fleet = remote_fleet(self.source, params, activity_rows)
+        fleet.group_counts = self.group_counts
+        return fleet
 
     def file_information(self, params: HuntParams, rare_tasks: pd.DataFrame,
                          task_starts: pd.DataFrame) -> pd.DataFrame | None:
         return file_information(self.source, params, rare_tasks, task_starts)
+
+    def task_events(self, params: HuntParams) -> dict[str, pd.DataFrame]:
+        return remote_task_events(self.source, params)
 
     def describe(self) -> dict[str, Any]:
         source = self.source

@@ -59,6 +59,11 @@ from hunting_lib.remote.kql import (
     render_task_starts_kql,
 )
 from hunting_lib.remote.kql_literals import DeviceSlice, with_device_slice
+from hunting_lib.remote.task_events import (
+    render_task_cache_kql,
+    render_task_logons_kql,
+    render_task_registrations_kql,
+)
 from hunting_lib.schema import TABLES
 from hunting_lib.triage.exclusions import DEFAULT_EXCLUSIONS, load_exclusions
 from hunting_lib.triage.known_tasks import load_known_tasks
@@ -140,6 +145,10 @@ def _renderers() -> dict[str, Callable[..., str]]:
         "indicator_contacts": lambda p, t, v: render_indicator_contacts_kql(p, v["ips"], v["hosts"], t),
         "file_profiles": lambda p, t, v: render_file_profiles_kql(p, v["sha1s"], t),
         "file_certificates": lambda p, t, v: render_file_certificates_kql(p, v["sha1s"], t),
+        "task_registrations": lambda p, t, v: render_task_registrations_kql(p, t),
+        "task_cache": lambda p, t, v: render_task_cache_kql(p, t),
+        "task_logons": lambda p, t, v: render_task_logons_kql(p, v["sessions"]["DeviceName"].astype(str),
+                                                              v["sessions"]["LogonId"], t),
     }
 
 

@@ -121,14 +121,21 @@ def explain(rare_tasks: pd.DataFrame, scoring: ScoringConfig | None = None,
 
 def triage(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, activity_rows: pd.DataFrame,
            params: HuntParams, fleet: FleetContext | None = None, file_info: pd.DataFrame | None = None,
-           indicators: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Suppress, mark known tasks, score, fire tripwires and rank the rare groups.
+           indicators: bool = True, verdicts: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Suppress, mark known tasks, apply verdicts, score, fire tripwires and rank the rare groups.
 
-    Returns the ranked groups and the per-rule (and per known task) suppression summary.
+    ``verdicts`` (from a hunt history, ``history.verdicts.current_verdicts``): each group's
+    ``Verdict``; a benign one suppresses the group as ``verdict:<id>`` where no rule or known
+    task did, unless a tripwire fires. Returns the ranked groups and the per-rule (and per known
+    task) suppression summary.
     """
     rules = load_exclusions(params.exclusions)
     catalogue = load_known_tasks(params.known_tasks)
     groups = mark_known(suppress(rare_tasks, task_starts, rules), task_starts, catalogue)
+    if verdicts is not None:
+        from hunting_lib.history.verdicts import apply_verdicts  # sqlite3 only with a history
+
+        groups = apply_verdicts(groups, verdicts)
     attributed = attribute_rows(activity_rows, groups)  # each event with its group, once
     groups = score(groups, task_starts, attributed, catalogue, file_info=file_info, indicators=indicators)
     groups["Tripwires"] = fire(groups, attributed, fleet or FleetContext())
@@ -157,10 +164,15 @@ def exclusion_summary(rare_tasks: pd.DataFrame, attributed: pd.DataFrame,
 
     for rule in rules:
         add(rule.id, rule.description, rule.owner, rule.expires.isoformat())
-    known = sorted({s for s in pd.concat([rare_tasks["SuppressedBy"], would]).dropna()
-                    if str(s).startswith("known:")})
-    for rule_id in known:
+    named = sorted({str(s) for s in pd.concat([rare_tasks["SuppressedBy"], would]).dropna()})
+    for rule_id in (s for s in named if s.startswith("known:")):
         add(rule_id, "known Windows or vendor task (config/known_tasks.yaml)", "catalogue", "")
+    verdicts = rare_tasks.get("Verdict", pd.Series(None, index=rare_tasks.index))
+    for rule_id in (s for s in named if s.startswith("verdict:")):
+        verdict = next((v for v, by in zip(verdicts, rare_tasks["SuppressedBy"].fillna(would.fillna("")))
+                        if by == rule_id and isinstance(v, dict)), {})
+        add(rule_id, f"benign verdict: {verdict.get('Note', '')}".strip(": "), str(verdict.get("Analyst", "")),
+            str(verdict.get("Expires") or ""))
     return pd.DataFrame(rows, columns=columns)
 
 

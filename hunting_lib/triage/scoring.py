@@ -40,6 +40,9 @@ SCOPE_SIGNALS = {"taskeng": "launched_by_taskeng", "grouped_svchost": "launched_
                  "system32_recon": "system32_recon",
                  "user_writable_system32": "user_writable_system32", "headless_conhost": "headless_conhost",
                  "scanner_outside_home": "scanner_outside_home"}
+#: Signals the ``tasks`` step computes (columns on the rare groups; absent columns read as no).
+TASK_SIGNALS = ("registered_outside_api", "deleted_after_run", "registered_remotely", "registered_by_script_host",
+                "registered_before_first_run")
 #: Signature states (Defender's ``InitiatingProcessSignatureStatus``) that do not vouch for a file.
 UNTRUSTED_SIGNATURES = ("unsigned", "invalid", "expired", "revoked", "untrusted")
 #: Below this many machines worldwide (Defender's ``GlobalPrevalence``), a program is rare.
@@ -242,6 +245,9 @@ def score(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, attributed: pd.Da
     signals.update(launch_signals(out, task_starts, catalogue, config, paths))
     signals.update(signature_signals(out, attributed, file_info))
     signals.update(scope_signals(out))
+    for name in TASK_SIGNALS:
+        if name in out:
+            signals[name] = out[name].fillna(False).astype(bool)
 
     total = pd.Series(0.0, index=out.index)
     for name in config.signals:

@@ -1,0 +1,115 @@
+"""The rows that say how tasks were registered: read for the ``tasks`` step.
+
+Three small subsets of three tables, whatever the hunt's reader was:
+
+- ``DeviceEvents`` rows whose ActionType is ``ScheduledTaskCreated``, ``...Updated`` or
+  ``...Deleted`` (Defender's record of a registration through the Task Scheduler's API);
+- ``DeviceRegistryEvents`` rows under ``...\\Schedule\\TaskCache\\`` (every registration writes
+  there; a registration that writes only there bypassed the API);
+- ``DeviceLogonEvents`` rows of the logon sessions that registered a task (a registration's
+  ``SubjectLogonId``), which tell a network logon and its remote address.
+
+Tables the hunt loaded whole are filtered in pandas. A folder the parquet scan read (which kept
+only the rows rarity and correlation use) is read again for these rows only, with the filters in
+the reader (``slices.FindingSlices.read_rows``). The logons are read last, only for the devices
+and session ids the registrations name: a domain controller records millions of network logons.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+
+from hunting_lib.engine.columns import TASK_EVENT_COLUMNS
+from hunting_lib.engine.slices import FindingSlices
+
+REGISTRATION_ACTIONS = ("ScheduledTaskCreated", "ScheduledTaskUpdated", "ScheduledTaskDeleted")
+TASK_CACHE = "\\schedule\\taskcache\\"
+def _registrations_where(pl: Any, present: dict[str, Any]) -> Any:
+    if "ActionType" not in present:
+        return pl.lit(False)
+    return pl.col("ActionType").cast(pl.String).is_in(list(REGISTRATION_ACTIONS))
+
+
+def _task_cache_where(pl: Any, present: dict[str, Any]) -> Any:
+    if "RegistryKey" not in present:
+        return pl.lit(False)
+    key = pl.col("RegistryKey").cast(pl.String)
+    # ASCII case folds itself; a key with other characters is kept for pandas to judge
+    return key.str.contains_any([TASK_CACHE], ascii_case_insensitive=True) | (key.str.len_bytes() != key.str.len_chars())
+
+
+def registration_mask(frame: pd.DataFrame) -> pd.Series:
+    return frame["ActionType"].isin(REGISTRATION_ACTIONS) if "ActionType" in frame else pd.Series(False, frame.index)
+
+
+def task_cache_mask(frame: pd.DataFrame) -> pd.Series:
+    if "RegistryKey" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["RegistryKey"].fillna("").astype(str).str.lower().str.contains(TASK_CACHE, regex=False)
+
+
+def subject_sessions(registrations: pd.DataFrame) -> pd.DataFrame:
+    """(DeviceName, LogonId) of the sessions that registered tasks: ``SubjectLogonId`` in the
+    registration's AdditionalFields, hex (``0x3e7``) or decimal."""
+    if registrations.empty or "AdditionalFields" not in registrations:
+        return pd.DataFrame({"DeviceName": pd.Series(dtype=object), "LogonId": pd.Series(dtype="int64")})
+    text = registrations["AdditionalFields"].fillna("").astype(str)
+    found = text.str.extract(r'"SubjectLogonId"\s*:\s*"?(0[xX][0-9a-fA-F]+|\d+)"?', expand=False)
+    sessions = pd.DataFrame({"DeviceName": registrations["DeviceName"], "raw": found}).dropna()
+    sessions["LogonId"] = sessions["raw"].map(lambda v: int(v, 16) if v.lower().startswith("0x") else int(v))
+    # 0x3e7, 0x3e4, 0x3e5: SYSTEM, NETWORK SERVICE, LOCAL SERVICE; never a network logon
+    sessions = sessions[~sessions["LogonId"].isin([0x3E7, 0x3E4, 0x3E5])]
+    return sessions[["DeviceName", "LogonId"]].drop_duplicates(ignore_index=True)
+
+
+def _logon_mask(logons: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
+    if logons.empty or sessions.empty or "LogonId" not in logons:
+        return pd.Series(False, index=logons.index)
+    ids = pd.to_numeric(logons["LogonId"], errors="coerce")
+    wanted = pd.MultiIndex.from_frame(sessions[["DeviceName", "LogonId"]].astype({"LogonId": "int64"}))
+    pairs = pd.MultiIndex.from_arrays([logons["DeviceName"].astype(object), ids.fillna(-1).astype("int64")])
+    return pd.Series(pairs.isin(wanted), index=logons.index)
+
+
+def _columns(table: str, frame: pd.DataFrame) -> list[str]:
+    return [c for c in TASK_EVENT_COLUMNS[table] if c in frame.columns]
+
+
+def task_event_frames(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The three subsets from tables loaded whole (or DataFrames given by table)."""
+    empty = pd.DataFrame()
+    events = tables.get("DeviceEvents", empty)
+    registry = tables.get("DeviceRegistryEvents", empty)
+    logons = tables.get("DeviceLogonEvents", empty)
+    registrations = events.loc[registration_mask(events), _columns("DeviceEvents", events)] if len(events) else empty
+    cache = registry.loc[task_cache_mask(registry), _columns("DeviceRegistryEvents", registry)] if len(registry) else empty
+    sessions = subject_sessions(registrations)
+    logons = logons.loc[_logon_mask(logons, sessions), _columns("DeviceLogonEvents", logons)] if len(logons) else empty
+    return {"registrations": registrations.reset_index(drop=True), "registry": cache.reset_index(drop=True),
+            "logons": logons.reset_index(drop=True)}
+
+
+def task_event_frames_from_files(files: Mapping[str, Any], slices: FindingSlices | None = None) -> dict[str, pd.DataFrame]:
+    """The three subsets read from the tables' files (parquet with filters in the reader)."""
+    slices = slices or FindingSlices(files)
+    registrations = slices.read_rows("DeviceEvents", TASK_EVENT_COLUMNS["DeviceEvents"], _registrations_where,
+                                     registration_mask, "task_registrations")
+    cache = slices.read_rows("DeviceRegistryEvents", TASK_EVENT_COLUMNS["DeviceRegistryEvents"], _task_cache_where,
+                             task_cache_mask, "task_cache")
+    cache = cache[task_cache_mask(cache)].reset_index(drop=True)
+    sessions = subject_sessions(registrations)
+    devices = sorted(set(sessions["DeviceName"]))
+    ids = sorted(set(int(v) for v in sessions["LogonId"]))
+
+    def logon_where(pl: Any, present: dict[str, Any]) -> Any:
+        if not devices or "LogonId" not in present or "DeviceName" not in present:
+            return pl.lit(False)
+        return (pl.col("DeviceName").cast(pl.String).is_in(devices)
+                & pl.col("LogonId").cast(pl.Int64, strict=False).is_in(ids))
+
+    logons = slices.read_rows("DeviceLogonEvents", TASK_EVENT_COLUMNS["DeviceLogonEvents"], logon_where,
+                              lambda frame: _logon_mask(frame, sessions), "task_logons")
+    logons = logons[_logon_mask(logons, sessions)].reset_index(drop=True)
+    return {"registrations": registrations, "registry": cache, "logons": logons}
