@@ -24,7 +24,7 @@ from hunting_lib.engine.correlate import (
     stack_newest_first,
     task_process_tree,
 )
-from hunting_lib.engine.fleet import FleetContext, group_keys, public_ips
+from hunting_lib.engine.fleet import GROUP_COUNT_COLUMNS, FleetContext, group_keys, public_ips
 from hunting_lib.engine.loader import apply_schema, ensure_columns
 from hunting_lib.engine.paths import normalised
 from hunting_lib.engine.progress import progress
