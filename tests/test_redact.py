@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -292,3 +293,51 @@ def test_the_report_helpers_redact_unless_secrets_are_kept(session_choice, monke
     redact._KEEP_SECRETS[0] = None
     monkeypatch.setenv("HUNTING_LIB_KEEP_SECRETS", "1")  # what report --keep-secrets gives the kernel
     assert markdown_text(secret).count("S3cret") == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The HTML report (slow: two notebook runs)
+
+NET_USE = r'cmd.exe /c "net use \\fs01\c$ /user:FABRIKAM\adm S3cret! && copy \\fs01\c$\t.exe C:\Users\Public\t.exe"'
+SAS = ('azcopy.exe copy "https://stor01.blob.core.windows.net/drop/t.zip?sv=2022-11-02&ss=b&srt=o&sp=r'
+       '&sig=Zx9SasSecretQ%2Bk%3D" C:\\Users\\Public\\t.zip')
+#: The secrets the two planted tasks hold, as they would show in a page.
+SECRETS = ("S3cret!", "Zx9SasSecretQ")
+
+
+@pytest.fixture(scope="module")
+def secrets_folder(tmp_path_factory):
+    """Two rare tasks with secrets in their command lines, each with network activity."""
+    from tests.conftest import activity, task_start
+
+    folder = tmp_path_factory.mktemp("secrets")
+    tasks = [("cmd.exe", NET_USE, r"C:\Windows\System32\cmd.exe", 11), ("azcopy.exe", SAS, r"C:\Tools\azcopy.exe", 12)]
+    pd.DataFrame([task_start(name, line, path, pid=pid, minutes=pid) for name, line, path, pid in tasks]).to_csv(
+        folder / "DeviceProcessEvents.csv", index=False)
+    pd.DataFrame([activity(name, line, path, pid=pid, minutes=pid + 1, created_minutes=pid, RemoteIP="203.0.113.7")
+                  for name, line, path, pid in tasks]).to_csv(folder / "DeviceNetworkEvents.csv", index=False)
+    return folder
+
+
+def test_the_report_redacts_secrets_unless_kept(secrets_folder, tmp_path):
+    from hunting_lib.cli import main
+    from tests.test_report import Page
+
+    default, kept = tmp_path / "default" / "report.html", tmp_path / "kept" / "report.html"
+    assert main(["report", "--data-dir", str(secrets_folder), "--output", str(default)]) == 0
+    assert main(["report", "--data-dir", str(secrets_folder), "--output", str(kept), "--keep-secrets"]) == 0
+    redacted_page, kept_page = default.read_text(encoding="utf-8"), kept.read_text(encoding="utf-8")
+    # the findings are in both pages, with their structure
+    cells = Page(redacted_page).texts["td"]
+    assert any(r"/user:FABRIKAM\adm <redacted>" in cell for cell in cells)
+    assert any("&sig=<redacted>" in cell for cell in cells)
+    # no secret anywhere in the default page (tables, evidence cards, summary, plot data, audit)
+    assert [secret for secret in SECRETS if secret in redacted_page] == []
+    # --keep-secrets shows them as they are
+    assert all(secret in kept_page for secret in SECRETS)
+    assert any(NET_USE in cell for cell in Page(kept_page).texts["td"])
+    # the Audit section at the end says which it is
+    assert 'data-audit="secrets">redacted' in redacted_page and 'data-audit="secrets">kept' in kept_page
+    # the findings.json beside the report stays exact (the contract's rows), and says so
+    exported = json.loads((default.parent / "findings.json").read_text(encoding="utf-8"))
+    assert exported["redacted"] is False and NET_USE in {t["ProcessCommandLine"] for t in exported["rare_tasks"]}
