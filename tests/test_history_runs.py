@@ -212,3 +212,12 @@ def test_per_user_copies_are_one_finding_in_a_diff(store):
     assert len(appeared) == 1 and int(appeared["Count"].iloc[0]) == 2
     assert np.asarray(appeared["WasRunning"]).tolist() == [False]
     assert WEEK == pd.Timedelta(days=7)
+
+
+def test_report_ids_typed_as_the_loader_types_them_still_match(store):
+    _, end0 = window(0)
+    tail = pd.DataFrame({"DeviceId": ["dev-1", "dev-1"], "ReportId": pd.array([11, 12], dtype="Int64"),
+                         "Timestamp": [end0 - pd.Timedelta(minutes=1)] * 2})
+    record_run(store, record(0, counts([A], week=0), boundary=tail))
+    asked = pd.DataFrame({"DeviceId": ["dev-1", "dev-1", "dev-1"], "ReportId": pd.array([12, None, 13], dtype="Int64")})
+    assert already_counted(store, asked, window_start=window(1)[0]).tolist() == [True, False, False]

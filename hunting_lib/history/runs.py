@@ -130,7 +130,8 @@ def _keyed(frame: pd.DataFrame, what: str, required: tuple[str, ...]) -> pd.Data
 
 
 def _text(values: pd.Series) -> list[str]:
-    return values.fillna("").astype(str).tolist()
+    """Strings for SQLite; missing values (NaN, NA, None) as "" whatever the column's dtype."""
+    return values.astype(object).where(values.notna(), "").astype(str).tolist()
 
 
 def _ints(values: pd.Series) -> list[int]:
