@@ -75,7 +75,7 @@ def test_a_registration_becomes_the_groups_definition():
     assert (entry["Principal"], entry["RunLevel"], entry["LogonType"]) == ("S-1-5-18", "HighestAvailable",
                                                                            "ServiceAccount")
     assert entry["Hidden"] is True and entry["Source"] == "api" and entry["Format"] == "json"
-    assert entry["RegisteredAt"] == "2026-11-03T02:00:00Z"
+    assert entry["RegisteredAt"] == "2026-11-03T02:00:00.0000000Z"
     assert entry["RegisteredBy"] == "FABRIKAM\\admin"
     assert (entry["RegisteredByProcess"], entry["RegisteredByCommandLine"]) == (
         "schtasks.exe", "schtasks /create /tn Updater /tr ...")
@@ -115,7 +115,7 @@ def test_one_entry_per_device():
     entries = out.loc[0, "TaskDefinitions"]
     assert sorted(e["DeviceName"] for e in entries) == ["pc-01", "pc-02"]
     by_device = {e["DeviceName"]: e for e in entries}
-    assert by_device["pc-02"]["UpdatedAt"] == "2026-11-03T02:01:00Z" and by_device["pc-01"]["UpdatedAt"] is None
+    assert by_device["pc-02"]["UpdatedAt"] == "2026-11-03T02:01:00.0000000Z" and by_device["pc-01"]["UpdatedAt"] is None
 
 
 @pytest.mark.parametrize("registered, expected", [(-10, True), (-120, False), (2, False)])
@@ -157,8 +157,8 @@ def test_deleted_after_run(deleted, expected):
     out, _ = hunt([whoami_launch(5)], [registration("\\A", whoami_task()),
                                        registration("\\A", None, minutes=5 + deleted, action="ScheduledTaskDeleted")])
     assert out.loc[0, "deleted_after_run"] == expected
-    assert out.loc[0, "TaskDefinitions"][0]["DeletedAt"] == (T0 + pd.Timedelta(minutes=5 + deleted)).isoformat() \
-        .replace("+00:00", "Z")
+    deleted_at = T0 + pd.Timedelta(minutes=5 + deleted)
+    assert out.loc[0, "TaskDefinitions"][0]["DeletedAt"] == deleted_at.strftime("%Y-%m-%dT%H:%M:%S") + ".0000000Z"
 
 
 def registry_task(name: str = "Svc", guid: str = "{0A1B2C3D-0000-0000-0000-000000000001}", minutes: float = 0,
@@ -230,14 +230,15 @@ def test_companion_table_lists_rare_registrations_that_never_ran():
     assert sorted(table["TaskName"]) == ["\\Gone", "\\Staged"]
     staged = table[table["TaskName"].eq("\\Staged")].iloc[0]
     assert staged["DeviceName"] == "pc-05" and staged["RegisteredBy"] == "FABRIKAM\\admin"
-    assert staged["RegisteredAt"] == "2026-11-03T02:00:00Z" and staged["DeletedAt"] is None
+    assert staged["RegisteredAt"] == "2026-11-03T02:00:00.0000000Z" and staged["DeletedAt"] is None
     assert staged["RegisteredFromNetworkLogon"] is False or staged["RegisteredFromNetworkLogon"] == False  # noqa: E712
     assert {"registered_by_script_host", "user_writable_path"} <= set(staged["Reasons"])
+    assert "registered_outside_api" not in staged["Reasons"]  # its definition's Hidden setting is not the API's
     config, weights = load_task_config(), default_scoring().weights
     assert staged["Score"] == pytest.approx(sum(weights.get(r, config.registration_weights.get(r, 0))
                                                 for r in staged["Reasons"]))
     gone = table[table["TaskName"].eq("\\Gone")].iloc[0]
-    assert "deleted_without_running" in gone["Reasons"] and gone["DeletedAt"] == "2026-11-03T02:01:00Z"
+    assert "deleted_without_running" in gone["Reasons"] and gone["DeletedAt"] == "2026-11-03T02:01:00.0000000Z"
     assert list(table["Score"]) == sorted(table["Score"], reverse=True)
     for column in ("DeviceName", "TaskName", "Command", "Arguments", "RegisteredAt", "RegisteredBy",
                    "RegisteredFromNetworkLogon", "RemoteIP", "DeletedAt", "Triggers", "Principal", "RunLevel",
@@ -291,3 +292,87 @@ def test_no_task_tables_at_all():
     out, table = hunt([whoami_launch()])
     assert out.loc[0, "TaskDefinitions"] == [] and not out[list(SIGNALS)].any().any()
     assert table.empty and "Score" in table.columns
+
+
+# ---------------------------------------------------------------------------------------------
+# The sample data: every planted task's registration, as sample_data/scenarios.yaml records it
+
+
+@pytest.fixture(scope="module")
+def sample():
+    import yaml
+
+    from hunting_lib import load_data_folder, run_hunt
+    from hunting_lib.tasks.registrations import task_events_from_tables
+    from tests.conftest import SAMPLE_DATA
+
+    scenarios = yaml.safe_load((SAMPLE_DATA / "scenarios.yaml").read_text(encoding="utf-8"))["scenarios"]
+    result = run_hunt(SAMPLE_DATA, HuntParams(max_devices=1), indicators=False)  # the one-device beacon too
+    tables = load_data_folder(SAMPLE_DATA).tables
+    processes = tables["DeviceProcessEvents"]
+    by_scheduler = processes[processes["InitiatingProcessFileName"].str.lower().eq("svchost.exe")
+                             & processes["InitiatingProcessCommandLine"].str.contains("Schedule", regex=False)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # the sample's task content all reads
+        out, table = task_definitions(result.rare_tasks, result.task_starts, task_events_from_tables(tables),
+                                      result.params, ran_elsewhere=by_scheduler)
+    return scenarios, out, table
+
+
+def _group(out: pd.DataFrame, scenario: dict) -> pd.Series | None:
+    same = (out["FileName"].eq(scenario["FileName"]) & out["ProcessCommandLine"].eq(scenario["ProcessCommandLine"])
+            & out["FolderPath"].eq(scenario["FolderPath"]))
+    return out[same].iloc[0] if same.any() else None
+
+
+def test_sample_every_planted_task_shows_its_registration(sample):
+    scenarios, out, _ = sample
+    registered = [s for s in scenarios if s.get("registration") and s["registration"].get("ran", True)]
+    assert {s["id"] for s in registered if s["kind"] == "malicious"} >= {
+        s["id"] for s in scenarios if s["kind"] == "malicious"}, "every planted malicious task is registered"
+    checked = 0
+    for scenario in registered:
+        group = _group(out, scenario)
+        if group is None:
+            assert scenario["kind"] != "malicious", f"{scenario['id']}: its group is not rare"
+            continue
+        key = scenario["registration"]
+        entries = [e for e in group["TaskDefinitions"]
+                   if e["TaskName"] == key["task_name"] and e["DeviceName"] == key["device"]]
+        assert len(entries) == 1, (scenario["id"], group["TaskDefinitions"])
+        entry = entries[0]
+        assert entry["RegisteredAt"] == key["registered_at"], scenario["id"]
+        assert entry["RegisteredBy"].lower() == key["registered_by"].lower(), scenario["id"]
+        assert entry["RegisteredByProcess"].lower() == key["registered_by_process"].lower(), scenario["id"]
+        assert entry["Source"] == ("registry" if key["registry_only"] else "api"), scenario["id"]
+        assert entry["Format"] == (None if key["format"] == "registry" else key["format"]), scenario["id"]
+        assert entry["RegisteredFromNetworkLogon"] == bool(key["remote"]) and entry["RemoteIP"] == key["remote_ip"]
+        assert entry["DeletedAt"] == key["deleted_at"], scenario["id"]
+        if key["hidden"]:
+            assert entry["Hidden"], scenario["id"]
+        assert bool(group["registered_remotely"]) == bool(key["remote"]), scenario["id"]
+        assert bool(group["registered_outside_api"]) == bool(key["registry_only"] or key["hidden"]), scenario["id"]
+        if key["deleted_at"]:
+            assert group["deleted_after_run"], scenario["id"]
+        checked += 1
+    assert checked >= len([s for s in scenarios if s["kind"] == "malicious"])
+    special = {(s["registration"]["remote"], s["registration"]["registry_only"], bool(s["registration"]["deleted_at"]))
+               for s in registered if s["kind"] == "malicious"}
+    # the sample plants each special case: remote, registry only, deleted after its run
+    assert any(remote for remote, _, _ in special) and any(only for _, only, _ in special)
+    assert any(deleted for _, _, deleted in special)
+
+
+def test_sample_never_run_registrations_are_in_the_companion_table(sample):
+    scenarios, _, table = sample
+    never = [s for s in scenarios if s.get("registration") and not s["registration"].get("ran", True)]
+    assert never, "the sample plants a registration that never ran"
+    listed = set(zip(table["DeviceName"], table["TaskName"]))
+    for scenario in never:
+        assert (scenario["registration"]["device"], scenario["registration"]["task_name"]) in listed, scenario["id"]
+    ran = {(s["registration"]["device"], s["registration"]["task_name"]) for s in scenarios
+           if s.get("registration") and s["registration"].get("ran", True)}
+    assert not ran & listed
+    top = table.iloc[0]
+    assert (top["DeviceName"], top["TaskName"]) in {(s["registration"]["device"], s["registration"]["task_name"])
+                                                    for s in never}

@@ -92,8 +92,9 @@ def never_ran_registrations(rows: pd.DataFrame, hidden: pd.DataFrame, task_start
     if len(hidden):
         hidden_keys = set(zip(device_key(hidden), hidden["TaskKey"]))
         hidden_keys |= set(zip(hidden["DeviceName"], hidden["TaskKey"]))
-    out["Hidden"] = out["Hidden"].astype(bool) | pd.Series(
-        [(d, k) in hidden_keys for d, k in zip(out["_device"], out["TaskKey"])], index=out.index, dtype=bool)
+    # hidden by deleting its SD (outside the API), not merely the definition's Hidden setting
+    out["_sd_deleted"] = np.array([(d, k) in hidden_keys for d, k in zip(out["_device"], out["TaskKey"])], dtype=bool)
+    out["Hidden"] = out["Hidden"].astype(bool) | out["_sd_deleted"]
     return _scored(out, config)
 
 
@@ -104,7 +105,7 @@ def _scored(out: pd.DataFrame, config: TaskConfig) -> pd.DataFrame:
     signals: dict[str, np.ndarray] = {
         "registered_remotely": out["RegisteredRemotely"].astype(bool).to_numpy(),
         "registered_by_script_host": by_script_host(out, config).to_numpy(),
-        "registered_outside_api": out["Hidden"].to_numpy(dtype=bool),
+        "registered_outside_api": out["_sd_deleted"].to_numpy(dtype=bool),
         "deleted_without_running": out["DeletedAt"].notna().to_numpy(),
     }
     for name in COMMAND_SIGNALS:

@@ -123,9 +123,10 @@ def registration_rows(registrations: pd.DataFrame) -> pd.DataFrame:
         "ActionType": text_column(frame, "ActionType"),
         "ReportId": frame["ReportId"] if "ReportId" in frame else pd.Series(pd.NA, index=frame.index, dtype="Int64"),
     })
+    # read once per distinct value, then spread to the rows by their codes
+    fields = pd.DataFrame(parsed, columns=list(REGISTRATION_FIELDS)).take(codes).reset_index(drop=True)
     for name, empty in REGISTRATION_FIELDS.items():
-        values = [parsed[c][name] for c in codes] if len(codes) else []
-        out[name] = pd.Series(values, index=out.index, dtype=object if not isinstance(empty, bool) else bool)
+        out[name] = fields[name].astype(bool if isinstance(empty, bool) else object).to_numpy()
     if out["DeviceId"].eq("").all():
         out["DeviceId"] = out["DeviceName"]  # exports without ids: the name is the device
     out["SubjectLogonIdNumber"] = pd.array([logon_id_number(v) for v in out["SubjectLogonId"]], dtype="Int64")
@@ -199,12 +200,13 @@ def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame) -> pd.DataFram
 
 
 def iso(stamp: Any) -> str | None:
-    """A time as ISO 8601 UTC with ``Z`` (None for none)."""
+    """A time as ISO 8601 UTC with 7 fractional digits and ``Z`` (None for none)."""
     if stamp is None or pd.isna(stamp):
         return None
     stamp = pd.Timestamp(stamp)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.isoformat().replace("+00:00", "Z")
+    # 7 fractional digits, as Defender writes times (and as findings.json's other times read)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + str(stamp.nanosecond // 100) + "Z"
 
 
 def device_key(frame: pd.DataFrame) -> pd.Series:
