@@ -167,3 +167,10 @@ def test_run_changes_reads_what_vanished_from_the_history_file(tmp_path):
     # the first run of a history has nothing to compare with
     result.history_run = {"path_name": path.name, "run_id": first, "previous_run_id": None}
     assert run_changes(result) is None
+
+
+def test_no_verdict_in_force_says_so_plainly():
+    html = whats_new_html(hunt([group("gk-a", "a.exe", 1, True)], {"path_name": "h.sqlite", "run_id": 1,
+                                                                   "previous_run_id": None}))
+    assert "0 verdict(s) in force on this hunt's rare groups." in strip(html)
+    assert 'data-whatsnew="verdict"' not in html

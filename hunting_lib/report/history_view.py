@@ -201,8 +201,8 @@ def whats_new_html(result: Any, changes: Mapping[str, pd.DataFrame] | None = Non
         lines += _listing(vanished_rows, "vanished-key", redact) if vanished_rows else ["<p>None.</p>"]
     verdicts = rare[rare["Verdict"].map(lambda v: _mapping(v) is not None)] if "Verdict" in rare else rare.iloc[:0]
     lines.append(f'<p><b><span data-whatsnew="verdict-count">{len(verdicts)}</span> verdict(s) in force</b> on '
-                 "this hunt's rare groups (a benign verdict suppresses its group unless its binary changed or a "
-                 "tripwire fired):</p>")
+                 "this hunt's rare groups" + (" (a benign verdict suppresses its group unless its binary changed or "
+                                              "a tripwire fired):" if len(verdicts) else ".") + "</p>")
     if len(verdicts):
         lines.append("<ul>")
         for row in verdicts.head(LISTED).to_dict(orient="records"):
