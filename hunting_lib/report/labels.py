@@ -126,8 +126,11 @@ def short_label(text: object, width: int = 40) -> str:
 
     ``width`` counts characters as displayed (an escape counts by its length, the ``\\`` that
     protects a ``$`` does not; at least 8). Missing and empty values come out as ``(empty)``.
+    Secrets (passwords, tokens in URLs) are redacted unless the session keeps them (``redact``).
     """
-    raw = _as_text(text)
+    from hunting_lib.report.redact import for_display_text
+
+    raw = _as_text(for_display_text(text))
     if raw == "":
         return EMPTY_LABEL
     width = max(int(width), 8)
@@ -167,9 +170,7 @@ def task_labels(tasks: pd.DataFrame, width: int = 48, sep: str = "\n") -> list[s
 
     The path matters: per-user updaters share one command line and differ only by path.
     """
-    from hunting_lib.report.redact import for_display_text  # secrets redacted unless the session keeps them
-
-    commands = [short_label(for_display_text(c), width) for c in tasks["ProcessCommandLine"]]
+    commands = [short_label(c, width) for c in tasks["ProcessCommandLine"]]
     paths = distinct_labels(list(tasks["FolderPath"]), width)
     return [f"#{t} {c}{sep}{p}" for t, c, p in zip(tasks["TaskId"], commands, paths)]
 
