@@ -3,12 +3,14 @@ one line."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sqlite3
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from hunting_lib.cli import main
@@ -16,7 +18,7 @@ from hunting_lib.history.runs import record_run
 from hunting_lib.history.store import SCHEMA_VERSION, open_history
 from hunting_lib.history.verdicts import list_verdicts
 from hunting_lib.triage.exclusions import load_exclusions
-from tests.conftest import REPO
+from tests.conftest import REPO, task_start
 from tests.history_helpers import counts, findings, program, record
 
 A, B, C = program("alpha"), program("bravo"), program("charlie")
@@ -177,3 +179,58 @@ def test_a_diff_with_an_unknown_run_exits_2(two_runs, capsys):
     path, _ = two_runs
     code, out, err = run(capsys, "history", "--history", path, "--diff", "1", "7")
     assert code == 2 and "run 7 is not recorded there" in err and err.count("\n") == 1
+
+
+def weekly_launches(folder) -> None:
+    """Two weeks of Task Scheduler launches: week 0 alpha (rare), bravo (frequent), charlie (rare);
+    week 1 alpha, bravo (rare now), and delta and echo, which week 0 never saw."""
+    rows = []
+
+    def launches(name: str, week: int, times: int, device: str = "pc-01") -> None:
+        folder_path = f"C:\\Program Files\\Contoso\\{name}.exe"
+        for i in range(times):
+            row = task_start(f"{name}.exe", f'"{folder_path}" /run', folder_path, device=device,
+                             minutes=week * 7 * 1440 + i * 60, pid=5000 + len(rows))
+            rows.append({**row, "DeviceId": f"{device}-id", "ReportId": len(rows) + 1})
+
+    launches("alpha", 0, 1), launches("bravo", 0, 5), launches("charlie", 0, 1)
+    launches("alpha", 1, 1), launches("bravo", 1, 1), launches("delta", 1, 1), launches("echo", 1, 2, "pc-02")
+    pd.DataFrame(rows).to_csv(folder / "DeviceProcessEvents.csv", index=False)
+
+
+def test_two_weekly_hunts_a_verdict_and_its_draft_rule_end_to_end(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    weekly_launches(data)
+    history = tmp_path / "history.sqlite"
+    weeks = [("2026-11-02T00:00:00Z", "2026-11-09T00:00:00Z"), ("2026-11-09T00:00:00Z", "2026-11-16T00:00:00Z")]
+
+    def hunt(week: int, name: str, *extra: str) -> dict:
+        output = tmp_path / name
+        code, _, err = run(capsys, "hunt", "--data-dir", data, "--start", weeks[week][0], "--end", weeks[week][1],
+                           "--output", output, *extra)
+        assert code == 0, err
+        return {t["FileName"]: t for t in json.loads(output.read_text(encoding="utf-8"))["rare_tasks"]}
+
+    first = hunt(0, "week0.json", "--history", history)
+    assert set(first) == {"alpha.exe", "charlie.exe"}
+    second = hunt(1, "week1.json", "--history", history)
+    assert set(second) == {"alpha.exe", "bravo.exe", "delta.exe", "echo.exe"}
+    # new: exactly what week 0's scheduler never started (bravo was frequent then, but it ran)
+    assert {name for name, task in second.items() if task["History"]["New"]} == {"delta.exe", "echo.exe"}
+    assert second["bravo.exe"]["History"]["RunsSeen"] == 1
+    bravo = second["bravo.exe"]["GroupKey"]
+    drafts = tmp_path / "drafts.yaml"
+    code, _, err = run(capsys, "verdict", "benign", "--history", history, "--group", bravo, "--analyst", "ann",
+                       "--note", "Contoso inventory agent", "--draft-rule", drafts)
+    assert code == 0, err
+    again = hunt(1, "week1-again.json", "--history", history)
+    assert again["bravo.exe"]["Verdict"]["Verdict"] == "benign" and again["bravo.exe"]["Verdict"]["Analyst"] == "ann"
+    assert again["bravo.exe"]["SuppressedBy"] == "verdict:1"
+    assert [name for name, task in again.items() if task["SuppressedBy"]] == ["bravo.exe"]
+    # re-running week 1 does not make its own keys "seen before"
+    assert {name for name, task in again.items() if task["History"]["New"]} == {"delta.exe", "echo.exe"}
+    # the draft, once an analyst uses it as the exclusions file, suppresses bravo alone
+    ruled = hunt(1, "week1-ruled.json", "--exclusions", drafts)
+    assert {name: task["SuppressedBy"] for name, task in ruled.items()} == {
+        "alpha.exe": None, "bravo.exe": f"verdict-{bravo}", "delta.exe": None, "echo.exe": None}
