@@ -150,3 +150,24 @@ def test_the_audit_section_escapes_and_says_whether_secrets_are_kept(tmp_path):
     assert 'data-audit="secrets">redacted' in html and str(tmp_path) not in html
     assert audit_record(result)["kql"].splitlines()[1].replace("<", "&lt;").replace(">", "&gt;") in html
     assert 'data-audit="secrets">kept' in audit_html(result, keep_secrets=True)
+
+
+def test_a_remote_hunt_records_its_dialect_and_provider_not_a_path(capsys):
+    from types import SimpleNamespace
+
+    from hunting_lib.result import HuntResult
+
+    params = HuntParams(start="2026-11-01T00:00:00Z", end="2026-11-08T00:00:00Z")
+    empty = pd.DataFrame({"Timestamp": pd.Series([], dtype="datetime64[ns, UTC]")})
+    starts = pd.DataFrame({"Timestamp": pd.to_datetime(["2026-11-02T10:00:00Z", "2026-11-06T09:30:00.1234567Z"], format="ISO8601")})
+    remote = SimpleNamespace(provider=SimpleNamespace(environment_name="MSSentinel"))
+    result = HuntResult(params, pd.DataFrame(), pd.DataFrame(), starts, empty, pd.DataFrame(),
+                        {"provider": "QueryProvider", "dialect": "sentinel"}, remote=remote)
+    record = audit_record(result)
+    assert main(["kql", "--dialect", "sentinel", "--start", "2026-11-01T00:00:00Z", "--end", "2026-11-08T00:00:00Z"]) == 0
+    assert record["kql"] + "\n" == capsys.readouterr().out and record["kql_dialect"] == "sentinel"
+    assert record["sources"] == {"remote": True, "provider": "QueryProvider", "dialect": "sentinel",
+                                 "environment": "MSSentinel"}
+    assert record["window"] == {"start": "2026-11-01T00:00:00.0000000Z", "end": "2026-11-08T00:00:00.0000000Z",
+                                "from": "parameters"}
+    assert record["latest_event"] == "2026-11-06T09:30:00.1234567Z"

@@ -288,6 +288,9 @@ def test_the_report_helpers_redact_unless_secrets_are_kept(session_choice, monke
     assert "S3cret!" not in card and "Pw7" not in card and "sig=abc" not in card
     assert "/user:FABRIKAM\\adm &lt;redacted&gt;" in card
     assert for_display_text(secret) != secret
+    from hunting_lib.report.labels import short_label
+
+    assert short_label("https://a.example/c?sv=1&sig=SeCrEt9", 60) == f"https://a.example/c?sv=1&sig={R}"
     keep_secrets_in_display(True)  # the notebook's keep_secrets parameter
     assert "S3cret!" in evidence_card_html(task, timeline) and for_display(frame).loc[0, "ProcessCommandLine"] == secret
     redact._KEEP_SECRETS[0] = None
