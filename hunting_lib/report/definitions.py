@@ -218,6 +218,7 @@ def definitions_html(task: Mapping[str, Any] | pd.Series, redact: Redactor = _se
     definitions = task.get("TaskDefinitions")
     definitions = [d for d in definitions if isinstance(d, Mapping)] if isinstance(definitions, (list, tuple)) else []
     parts = ['<div class="hl-definitions" data-definition="card">',
+             "<p><b>The group</b>: its key (what history and verdicts follow) and pattern beside what ran:</p>",
              _rows(group_key_rows(task, redact), ' data-definition="group"')]
     fired = signals_fired(task)
     if fired:
