@@ -56,6 +56,15 @@ def _add_hunt_options(parser: argparse.ArgumentParser, data_required: bool) -> N
                         help="seed: the published string match; process: process identity")
     parser.add_argument("--date-order", choices=["auto", "dmy", "mdy"], default="auto",
                         help="for Log Analytics times like 03/04/2026: day or month first")
+    parser.add_argument("--history", default=None, metavar="PATH",
+                        help="hunt history (SQLite file, created if absent): record this run, mark each rare group "
+                             "New or seen before, show verdicts; benign verdicts suppress. For history the window "
+                             "is [start, end): a launch at exactly --end counts in the next window")
+    parser.add_argument("--history-lookback-days", type=float, default=None, metavar="DAYS",
+                        help="how far back New looks in the history (default: every recorded run)")
+    parser.add_argument("--history-overlap-minutes", type=float, default=0.0, metavar="MINUTES",
+                        help="also read this long before --start, for late events; launches an earlier run "
+                             "counted (same DeviceId and ReportId) are not counted again")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +111,10 @@ def _params(args: argparse.Namespace):
     from hunting_lib.params import HuntParams
 
     options = {"start": args.start, "end": args.end, "max_devices": args.max_devices, "match": args.match}
+    memory = {"history": getattr(args, "history", None),
+              "history_lookback_days": getattr(args, "history_lookback_days", None),
+              "history_overlap_minutes": getattr(args, "history_overlap_minutes", 0.0) or 0.0}
+    options.update(memory)
     if args.threshold is not None:
         options["threshold"] = args.threshold
     if args.exclusions is not None:
@@ -120,7 +133,7 @@ def _params(args: argparse.Namespace):
         if clashes:
             raise BadInputError(f"--published is the published query exactly; it cannot be combined with "
                                 f"{', '.join(clashes)}")
-        return HuntParams.published(start=args.start, end=args.end, max_devices=args.max_devices,
+        return HuntParams.published(start=args.start, end=args.end, max_devices=args.max_devices, **memory,
                                     **({"threshold": args.threshold} if args.threshold is not None else {}))
     return HuntParams(**options)
 

@@ -24,6 +24,8 @@ from hunting_lib.engine.scope import annotate_scope, with_host_groups
 from hunting_lib.history.session import open_memory
 from hunting_lib.params import HuntParams
 from hunting_lib.result import HuntResult, Launches
+from hunting_lib.tasks.definitions import task_definitions
+from hunting_lib.tasks.registrations import TaskEvents
 from hunting_lib.triage.pipeline import triage
 
 
@@ -71,16 +73,6 @@ def as_source(source: HuntInput) -> HuntSource:
     return LocalTables(source)
 
 
-def _task_definitions(source, params, rare_tasks, task_starts, fleet):  # TEMPORARY until tasks/ lands
-    try:
-        from hunting_lib.tasks.definitions import task_definitions
-        from hunting_lib.tasks.registrations import TaskEvents
-    except ImportError:
-        return rare_tasks, pd.DataFrame()
-    events = TaskEvents(**source.task_events(params))
-    return task_definitions(rare_tasks, task_starts, events, params, ran_elsewhere=fleet.group_counts)
-
-
 def run_hunt(source: HuntInput, params: HuntParams | None = None, indicators: bool = True) -> HuntResult:
     """Run the published hunt (and the kit's extensions chosen in ``params``).
 
@@ -104,7 +96,9 @@ def run_hunt(source: HuntInput, params: HuntParams | None = None, indicators: bo
     file_info = source.file_information(params, rare_tasks, task_starts) if not rare_tasks.empty else None
     # tasks: the registered task behind each group (who, how, when; hidden or deleted), and the
     # rare registrations whose task never ran
-    rare_tasks, registrations = _task_definitions(source, params, rare_tasks, task_starts, fleet)
+    events = TaskEvents(**source.task_events(params))
+    rare_tasks, registrations = task_definitions(rare_tasks, task_starts, events, params,
+                                                 ran_elsewhere=fleet.group_counts)
     # history: what earlier runs saw, and the analysts' verdicts
     memory = open_memory(params, launches, fleet.group_counts)
     if memory is not None:

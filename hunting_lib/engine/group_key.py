@@ -11,8 +11,9 @@ them, and different for anything else.
 - a user profile folder (``C:\\Users\\<name>\\``, also ``\\Documents and Settings\\``) with
   ``%USERPROFILE%\\``;
 - GUIDs, braced or not, with ``<GUID>``;
-- version-like digit runs (two or more dot-separated numbers, ``1.3.187.41``, ``24.08``) with
-  ``<VER>``.
+- version-like digit runs (two or more dot-separated numbers, ``1.3.187.41``, ``24.08``) right
+  after a folder separator, ``_``, ``-`` or ``v``, with ``<VER>``; dotted numbers after ``//``, a
+  UNC ``\\\\`` or a space are addresses (another C2 server is another task) and stay.
 
 ``group_key`` is a short hash of that pattern (``gk-`` and 16 hex digits): a value an analyst can
 paste on a command line (``verdict --group gk-...``) whatever quotes and backslashes the command
@@ -30,7 +31,10 @@ import pandas as pd
 _PROFILE = re.compile(r"(?<![a-z0-9])(?:[a-z]:)?\\(?:users|documents and settings)\\(?!public\\|default\\)"
                       r"[^\\\"'\s]+\\", re.IGNORECASE)
 _GUID = re.compile(r"\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?", re.IGNORECASE)
-_VERSION = re.compile(r"(?<![\w.])\d+(?:\.\d+)+(?![\w.]*\d)")
+_VERSION = re.compile(r"(?<![0-9.])\d+(?:\.\d+)+(?![\w.]*\d)")
+#: What may come right before a version: a folder, a name's separator, a "v"; not a URL's "//", a
+#: UNC path's "\\\\" or an argument's space, where dotted numbers are addresses that tell tasks apart.
+_VERSION_AFTER = ("\\", "_", "-", "v")
 #: Separates the three fields in the pattern (a character no path or command line holds).
 FIELD_SEPARATOR = "\u241f"
 
@@ -40,7 +44,14 @@ def normalise_text(text: str) -> str:
     text = str(text).lower()
     text = _PROFILE.sub(r"%userprofile%\\", text)
     text = _GUID.sub("<guid>", text)
-    return _VERSION.sub("<ver>", text)
+    return _VERSION.sub(lambda m: "<ver>" if _is_version(m.string, m.start()) else m.group(0), text)
+
+
+def _is_version(text: str, at: int) -> bool:
+    before = text[max(0, at - 2):at]
+    if at == 0:
+        return True
+    return before[-1:] in _VERSION_AFTER and before != "\\\\"
 
 
 def _per_unique(values: pd.Series, function) -> pd.Series:

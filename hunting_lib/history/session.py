@@ -74,7 +74,7 @@ class HuntMemory:
         found = history_of(self.store, rare_tasks["GroupKey"], start, self.lookback)
         by_key = dict(zip(found["GroupKey"], found["History"]))
         out = rare_tasks.copy()
-        out["History"] = [by_key.get(key) for key in out["GroupKey"]]
+        out["History"] = [_first_seen_now(by_key.get(key), first) for key, first in zip(out["GroupKey"], out["FirstSeen"])]
         return out
 
     def counts(self) -> pd.DataFrame:
@@ -134,6 +134,13 @@ class HuntMemory:
                 "previous_run_id": self.previous_run_id}
 
 
+def _first_seen_now(history: dict | None, first_run: pd.Timestamp) -> dict | None:
+    """A new key was first seen in this run: its first launch here."""
+    if history is None or not history.get("New") or history.get("FirstSeen") or pd.isna(first_run):
+        return history
+    return {**history, "FirstSeen": pd.Timestamp(first_run).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+
+
 def open_memory(params: HuntParams, launches: Launches, fleet_counts: pd.DataFrame | None) -> HuntMemory | None:
     """The hunt's view of its history file, or None when the parameters name none."""
     if params.history is None:
@@ -145,4 +152,7 @@ def open_memory(params: HuntParams, launches: Launches, fleet_counts: pd.DataFra
     store = open_history(params.history)
     runs = list_runs(store)
     previous = int(runs["RunId"].max()) if len(runs) else None
-    return HuntMemory(params, store, launches, fleet_counts, current_verdicts(store), previous)
+    # the published query exactly applies no verdicts (it still records the run and its history)
+    published = params.scope == "published" and params.exclusions is None and params.known_tasks is None
+    verdicts = None if published else current_verdicts(store)
+    return HuntMemory(params, store, launches, fleet_counts, verdicts, previous)

@@ -99,6 +99,8 @@ def hunt_document(result: HuntResult) -> dict[str, Any]:
         "parameters": parameters,
         "rare_tasks": frame_records(result.rare_tasks),
         "activity": frame_records(result.activity),
+        "task_registrations": frame_records(result.task_registrations),
+        "history_run": result.history_run,
         "redacted": False,
         "audit": audit_record(result, redacted=False),
     }
