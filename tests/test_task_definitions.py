@@ -107,6 +107,14 @@ def test_no_match_on_another_device_or_another_argument():
     assert out.loc[0, "TaskDefinitions"] == []
 
 
+def test_devices_join_when_one_table_has_no_device_ids():
+    starts = frame([whoami_launch()]).drop(columns="DeviceId")
+    starts["DeviceName"] = starts["DeviceName"].str.upper()  # and names differ in case
+    events = TaskEvents(registrations=frame([registration("\\U", whoami_task())]))
+    out, _ = task_definitions(groups(starts), starts, events, HuntParams())
+    assert out.loc[0, "TaskNames"] == ["\\U"]
+
+
 def test_one_entry_per_device():
     out, _ = hunt([whoami_launch(5, "pc-01"), whoami_launch(5, "pc-02")],
                   [registration("\\U", whoami_task(), device="pc-01"),
@@ -260,6 +268,17 @@ def test_remote_registration_that_never_ran_says_so():
     row = table.iloc[0]
     assert row["RegisteredFromNetworkLogon"] and row["RemoteIP"] == "10.0.0.9"
     assert "registered_remotely" in row["Reasons"]
+
+
+def test_a_never_run_task_hidden_by_deleting_its_sd_scores_outside_the_api():
+    staged = registration("\\Staged", json_content(spec(actions=[("C:\\x\\s.exe", "")], hidden=False)))
+    sd = registry_row(f"{TREE}\\Staged", "SD", "", 2, action="RegistryValueDeleted", process="powershell.exe")
+    _, table = hunt([whoami_launch()], [staged], [sd])
+    row = table.iloc[0]
+    assert row["TaskName"] == "\\Staged" and row["Hidden"]
+    assert "registered_outside_api" in row["Reasons"]
+    _, plain = hunt([whoami_launch()], [staged])
+    assert not plain.iloc[0]["Hidden"] and "registered_outside_api" not in plain.iloc[0]["Reasons"]
 
 
 HOSTILE = ['"; | where 1==1 //', "<script>alert(1)</script>", "\u202e\u0000\r\nX", "' or ''='"]

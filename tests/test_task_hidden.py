@@ -3,6 +3,8 @@ value decoded from hex."""
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 
 from hunting_lib.tasks.hidden import decode_actions, registry_tasks, split_command_line
@@ -79,3 +81,18 @@ def test_other_task_cache_keys_and_tables_without_them():
     plain = registry_row(f"{TREE.rsplit(chr(92), 1)[0]}\\Plain\\{GUID}", "", "", action="RegistryKeyCreated")
     assert registry_tasks(frame([plain]), pd.DataFrame()).empty
     assert registry_tasks(pd.DataFrame(), pd.DataFrame()).empty
+
+
+def test_real_task_cache_writes_are_the_schedule_services_own():
+    """OTRF's real Sysmon telemetry: hundreds of TaskCache writes, all by the Schedule service
+    (most with an empty command line, as Sysmon-derived exports record it): none is foreign."""
+    from hunting_lib import load_data_folder
+    from hunting_lib.tasks.registrations import task_events_from_tables
+    from tests.conftest import REAL_DATA, require_shared
+
+    folder = require_shared(REAL_DATA / "otrf_sysmon")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the export's absent columns
+        events = task_events_from_tables(load_data_folder(folder).tables)
+    assert len(events.registry) > 100
+    assert registry_tasks(events.registry, registration_rows(events.registrations)).empty

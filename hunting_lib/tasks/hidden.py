@@ -22,6 +22,7 @@ from hunting_lib.tasks.registrations import (
     DELETED,
     UPDATED,
     account,
+    device_key,
     is_schedule_service,
     task_key,
     text_column,
@@ -141,8 +142,7 @@ def registry_tasks(registry: pd.DataFrame, registrations: pd.DataFrame) -> pd.Da
         return pd.DataFrame(columns=columns)
     rows = pd.concat([registry.reset_index(drop=True), _cache_parts(registry["RegistryKey"]).reset_index(drop=True)],
                      axis=1)
-    device_id = text_column(rows, "DeviceId")
-    rows["_device"] = device_id.where(device_id.ne(""), text_column(rows, "DeviceName"))
+    rows["_device"] = device_key(rows)
     rows["_value"] = text_column(rows, "RegistryValueName").str.lower()
     rows["_data"] = text_column(rows, "RegistryValueData")
     rows["_action"] = text_column(rows, "ActionType")
@@ -174,8 +174,7 @@ def registry_tasks(registry: pd.DataFrame, registrations: pd.DataFrame) -> pd.Da
     actions = actions[actions["Command"].ne("")].drop_duplicates(["_device", "TaskKey"], keep="last")
 
     api = registrations[registrations["ActionType"].isin([CREATED, UPDATED])] if len(registrations) else registrations
-    api_keys = set(zip(api.get("DeviceId", []), api.get("TaskKey", []))) | set(
-        zip(api.get("DeviceName", []), api.get("TaskKey", [])))
+    api_keys = set(zip(device_key(api), api["TaskKey"])) if len(api) else set()
     in_task = rows["Kind"].isin(["tree", "tasks"]) & rows["TaskKey"].ne("")
     foreign = rows[in_task & ~service.to_numpy() & rows["_action"].isin(_WRITES)].sort_values("_time")
     foreign = foreign[np.array([(d, k) not in api_keys for d, k in zip(foreign["_device"], foreign["TaskKey"])],
@@ -214,7 +213,7 @@ def _without_api_cleanup(sd_gone: pd.DataFrame, registrations: pd.DataFrame, ser
         return sd_gone
     by_service = service.reindex(sd_gone.index).fillna(False).to_numpy(dtype=bool)
     pairs = sd_gone.reset_index().merge(
-        pd.DataFrame({"_device": deleted["DeviceId"], "TaskKey": deleted["TaskKey"], "_deleted": deleted["Timestamp"]}),
+        pd.DataFrame({"_device": device_key(deleted), "TaskKey": deleted["TaskKey"], "_deleted": deleted["Timestamp"]}),
         on=["_device", "TaskKey"], how="inner")
     near = pairs[(pairs["_time"] - pairs["_deleted"]).abs() <= API_DELETE_SLACK]["index"]
     cleanup = sd_gone.index.isin(near) & by_service

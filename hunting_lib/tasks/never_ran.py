@@ -91,7 +91,6 @@ def never_ran_registrations(rows: pd.DataFrame, hidden: pd.DataFrame, task_start
     hidden_keys = set()
     if len(hidden):
         hidden_keys = set(zip(device_key(hidden), hidden["TaskKey"]))
-        hidden_keys |= set(zip(hidden["DeviceName"], hidden["TaskKey"]))
     # hidden by deleting its SD (outside the API), not merely the definition's Hidden setting
     out["_sd_deleted"] = np.array([(d, k) in hidden_keys for d, k in zip(out["_device"], out["TaskKey"])], dtype=bool)
     out["Hidden"] = out["Hidden"].astype(bool) | out["_sd_deleted"]

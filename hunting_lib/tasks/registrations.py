@@ -176,7 +176,7 @@ def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame) -> pd.DataFram
             "_device": text_column(logons, "DeviceId").where(text_column(logons, "DeviceId").ne(""),
                                                              text_column(logons, "DeviceName")),
             "_name": text_column(logons, "DeviceName"),
-            "SubjectLogonIdNumber": pd.array(logons["LogonId"], dtype="Int64"),
+            "SubjectLogonIdNumber": pd.to_numeric(logons["LogonId"], errors="coerce").astype("Int64"),
             "_ip": text_column(logons, "RemoteIP"),
             "_remote": text_column(logons, "RemoteDeviceName"),
             "_type": text_column(logons, "LogonType").str.lower(),
@@ -210,9 +210,11 @@ def iso(stamp: Any) -> str | None:
 
 
 def device_key(frame: pd.DataFrame) -> pd.Series:
-    """A device as a join key: its id, or its name where an export has no id."""
-    ids = text_column(frame, "DeviceId")
-    return ids.where(ids.ne(""), text_column(frame, "DeviceName"))
+    """A device as a join key: its name, lower case (every table and export has it; some lack
+    ``DeviceId``, so keying on the id would fail to join one table that has it with one that
+    does not), or its id where a row has no name."""
+    names = text_column(frame, "DeviceName").str.lower()
+    return names.where(names.ne(""), text_column(frame, "DeviceId"))
 
 
 def exec_actions(rows: pd.DataFrame) -> pd.DataFrame:
