@@ -17,6 +17,7 @@ from hunting_lib.report.history_view import (
     whats_new_html,
 )
 from hunting_lib.result import HuntResult
+from hunting_lib.triage.pipeline import readable
 from tests.test_report_definitions import Hooks, strip
 
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>alert(1)</script>'
@@ -65,12 +66,12 @@ def test_tables_gain_task_name_new_and_verdict():
     assert columns["TaskName"].tolist() == ["\\Updater", ""]
     assert columns["New"].tolist() == ["new", "seen in 3 earlier run(s) since 2026-10-26"]
     assert columns["Verdict"].tolist() == ["", verdict_text(BENIGN)]
-    table = ranking_table(frame)
+    table = ranking_table(readable(frame), frame)
     assert list(table.columns[:2]) == ["Rank", "New"]
     assert table.columns.get_loc("TaskName") == table.columns.get_loc("FileName") + 1
     assert table["Verdict"].tolist() == ["", verdict_text(BENIGN)]
     # without history, no New or Verdict column; the task name still shows
-    plain = ranking_table(frame.drop(columns=["History", "Verdict"]))
+    plain = ranking_table(readable(frame), frame.drop(columns=["History", "Verdict"]))
     assert "New" not in plain and "Verdict" not in plain and plain["TaskName"].tolist() == ["\\Updater", ""]
 
 

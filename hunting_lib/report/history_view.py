@@ -112,18 +112,16 @@ def history_columns(rare_tasks: pd.DataFrame) -> pd.DataFrame:
     }, index=rare_tasks.index)
 
 
-def ranking_table(rare_tasks: pd.DataFrame) -> pd.DataFrame:
-    """The triage ranking (``triage.pipeline.readable``) with the task name, and with history the
-    ``New`` and ``Verdict`` columns, beside the program."""
-    from hunting_lib.triage.pipeline import readable
-
-    table = readable(rare_tasks)
+def ranking_table(table: pd.DataFrame, rare_tasks: pd.DataFrame) -> pd.DataFrame:
+    """The triage ranking ``table`` (``triage.pipeline.readable(rare_tasks)``) with the task name
+    beside the program, and with history the ``New`` and ``Verdict`` columns."""
+    table = table.copy()
     extra = history_columns(rare_tasks)
-    at = table.columns.get_loc("FileName") + 1
-    table.insert(at, "TaskName", extra["TaskName"])
+    at = table.columns.get_loc("FileName") + 1 if "FileName" in table else len(table.columns)
+    table.insert(at, "TaskName", extra["TaskName"].to_numpy())
     if "History" in rare_tasks or "Verdict" in rare_tasks:
-        table.insert(1, "New", extra["New"])
-        table["Verdict"] = extra["Verdict"]
+        table.insert(1, "New", extra["New"].to_numpy())
+        table["Verdict"] = extra["Verdict"].to_numpy()
     return table
 
 
