@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 #: Environment variables with the same value on every standard Windows installation.
@@ -83,9 +84,9 @@ def program_name(command: object) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _action_patterns(command: str, arguments: str) -> tuple[re.Pattern | None, re.Pattern]:
+def _action_patterns(command: str, arguments: str) -> tuple[re.Pattern | None, re.Pattern, str]:
     """(the path a launch must have, or None when the command names no folder; the command
-    line it must have)."""
+    line it must have; the literal text that command line must end with, a cheap first test)."""
     command, arguments = normalise(command), normalise(arguments)
     name = program_name(command)
     add_exe = "" if _HAS_EXTENSION.search(command) else r"(?:\.exe)?"
@@ -94,17 +95,26 @@ def _action_patterns(command: str, arguments: str) -> tuple[re.Pattern | None, r
     stem = re.escape(name[:-4]) + r"(?:\.exe)?" if name.endswith(".exe") else re.escape(name)
     program = rf"(?:{text_pattern(command)}{add_exe}|(?:\S*\\)?{stem})"
     tail = rf"\s+{text_pattern(arguments)}" if arguments else ""
-    return path, re.compile(program + tail)
+    variables = list(_VARIABLE.finditer(arguments))
+    literal_end = arguments[variables[-1].end():] if variables else arguments
+    return path, re.compile(program + tail), literal_end
+
+
+def _judge(patterns: tuple[re.Pattern | None, re.Pattern, str], path: str, line: str) -> bool:
+    """One launch's normalised path and command line against an action's patterns."""
+    path_pattern, line_pattern, literal_end = patterns
+    if line and literal_end and not line.endswith(literal_end):
+        return False
+    if path_pattern is not None and not path_pattern.fullmatch(path):
+        return False
+    return True if not line else line_pattern.fullmatch(line) is not None
 
 
 def action_matches(command: str, arguments: str, folder_path: str, command_line: str) -> bool:
     """Whether a launch (``folder_path``, ``command_line``) is this action's run. A launch
     without a command line is judged by its path alone."""
-    path, line = _action_patterns(str(command or ""), str(arguments or ""))
-    if path is not None and not path.fullmatch(normalise(folder_path)):
-        return False
-    text = normalise(command_line)
-    return True if not text else line.fullmatch(text) is not None
+    return _judge(_action_patterns(str(command or ""), str(arguments or "")), normalise(folder_path),
+                  normalise(command_line))
 
 
 def launch_program(file_names: pd.Series, folder_paths: pd.Series) -> pd.Series:
@@ -114,26 +124,48 @@ def launch_program(file_names: pd.Series, folder_paths: pd.Series) -> pd.Series:
     return names.where(names.ne(""), from_path)
 
 
+def _normalised(values: pd.Series) -> np.ndarray:
+    """``normalise`` once per distinct value."""
+    codes, uniques = pd.factorize(values, sort=False)
+    return np.array([normalise(u) for u in uniques], dtype=object)[codes] if len(uniques) else \
+        np.array([], dtype=object)
+
+
 def match_actions(actions: pd.DataFrame, runs: pd.DataFrame, on: list[str] | None = None) -> pd.DataFrame:
     """The (action, run) pairs where the run is the action's.
 
     ``actions`` has ``Command`` and ``Arguments``, ``runs`` ``FileName``, ``FolderPath`` and
     ``ProcessCommandLine``; both may carry the ``on`` columns (the device), which must be equal.
     Returns the merged rows that match, with every column of both (``_x``/``_y`` on clashes).
+    Each distinct action is judged against the distinct runs of its program (and device) only.
     """
     on = list(on or [])
-    if actions.empty or runs.empty:
-        return actions.iloc[0:0].merge(runs.iloc[0:0], how="cross") if not on else \
-            actions.iloc[0:0].merge(runs.iloc[0:0], on=on)
-    left = actions.assign(_program=actions["Command"].map(program_name))
-    right = runs.assign(_program=launch_program(runs["FileName"], runs["FolderPath"]))
-    pairs = left[left["_program"].ne("")].merge(right, on=on + ["_program"], how="inner")
-    if pairs.empty:
-        return pairs.drop(columns="_program")
     strings = ["Command", "Arguments", "FolderPath", "ProcessCommandLine"]
-    keys = pairs[strings].fillna("").astype(str)
-    distinct = keys.drop_duplicates()
-    verdicts = [action_matches(*row) for row in distinct.itertuples(index=False, name=None)]
-    judged = distinct.assign(_ok=verdicts)
-    ok = keys.merge(judged, on=strings, how="left")["_ok"].to_numpy(dtype=bool)
-    return pairs[ok].drop(columns="_program").reset_index(drop=True)
+    left = actions.assign(Command=actions["Command"].fillna("").astype(str),
+                          Arguments=actions["Arguments"].fillna("").astype(str))
+    right = runs.assign(FolderPath=runs["FolderPath"].fillna("").astype(str),
+                        ProcessCommandLine=runs["ProcessCommandLine"].fillna("").astype(str))
+    if left.empty or right.empty:
+        return left.iloc[0:0].merge(right.iloc[0:0], how="cross") if not on else \
+            left.iloc[0:0].merge(right.iloc[0:0], on=on)
+    left["_program"] = left["Command"].map(program_name)
+    right["_program"] = launch_program(right["FileName"], right["FolderPath"])
+    keys = on + ["_program"]
+    wanted = left[left["_program"].ne("")][keys + strings[:2]].drop_duplicates().reset_index(drop=True)
+    candidates = right[keys + strings[2:]].drop_duplicates().reset_index(drop=True)
+    paths, lines = _normalised(candidates["FolderPath"]), _normalised(candidates["ProcessCommandLine"])
+    by_key = candidates.groupby(keys, sort=False).indices
+    hits: list[tuple[int, int]] = []
+    for index, row in enumerate(wanted.itertuples(index=False, name=None)):
+        positions = by_key.get(row[0] if len(keys) == 1 else tuple(row[:len(keys)]))
+        if positions is None:
+            continue
+        patterns = _action_patterns(row[-2], row[-1])
+        hits.extend((index, p) for p in positions if _judge(patterns, paths[p], lines[p]))
+    if not hits:
+        return left.iloc[0:0].merge(right.iloc[0:0], on=keys).drop(columns="_program")
+    action_at, run_at = (list(v) for v in zip(*hits))
+    judged = pd.concat([wanted.iloc[action_at].reset_index(drop=True),
+                        candidates.iloc[run_at][strings[2:]].reset_index(drop=True)], axis=1)
+    pairs = left.merge(judged, on=keys + strings[:2]).merge(right, on=keys + strings[2:])
+    return pairs.drop(columns="_program").reset_index(drop=True)
