@@ -31,10 +31,12 @@ def list_runs(store: HistoryStore) -> pd.DataFrame:
         "SELECT r.id AS RunId, r.recorded_at AS RecordedAt, r.kit_version AS KitVersion,"
         " COALESCE(r.window_start, r.span_start) AS WindowStart, COALESCE(r.window_end, r.span_end) AS WindowEnd,"
         " r.latest_event AS LatestEvent, r.sources AS Sources,"
-        " (SELECT COUNT(DISTINCT g.group_key) FROM group_counts g WHERE g.run_id = r.id) AS Groups,"
+        " (SELECT COUNT(DISTINCT g.group_key) FROM group_counts c JOIN groups g ON g.id = c.group_id"
+        "  WHERE c.run_id = r.id) AS Groups,"
         " (SELECT COUNT(*) FROM findings f WHERE f.run_id = r.id) AS Findings,"
         " (SELECT COUNT(DISTINCT f.group_key) FROM findings f WHERE f.run_id = r.id AND NOT EXISTS ("
-        "   SELECT 1 FROM group_counts g JOIN runs e ON e.id = g.run_id WHERE g.group_key = f.group_key"
+        "   SELECT 1 FROM groups g JOIN group_counts c ON c.group_id = g.id JOIN runs e ON e.id = c.run_id"
+        "   WHERE g.group_key = f.group_key"
         "   AND e.span_end IS NOT NULL AND r.span_start IS NOT NULL AND e.span_end <= r.span_start)) AS NewFindings"
         " FROM runs r ORDER BY r.id")
     if runs.empty:
@@ -69,9 +71,10 @@ def _findings(store: HistoryStore, run_id: int) -> pd.DataFrame:
 
 def _groups(store: HistoryStore, run_id: int) -> pd.DataFrame:
     frame = store.frame(
-        "SELECT group_key AS GroupKey, group_pattern AS GroupPattern, file_name AS FileName,"
-        " command_line AS ProcessCommandLine, folder_path AS FolderPath, count AS Count, device_count AS DeviceCount"
-        " FROM group_counts WHERE run_id = ? ORDER BY count DESC, group_key", [run_id])
+        "SELECT g.group_key AS GroupKey, g.group_pattern AS GroupPattern, g.file_name AS FileName,"
+        " g.command_line AS ProcessCommandLine, g.folder_path AS FolderPath, c.count AS Count,"
+        " c.device_count AS DeviceCount FROM group_counts c JOIN groups g ON g.id = c.group_id"
+        " WHERE c.run_id = ? ORDER BY c.count DESC, g.group_key", [run_id])
     return _one_per_key(frame)
 
 

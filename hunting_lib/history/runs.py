@@ -138,11 +138,15 @@ def _ints(values: pd.Series) -> list[int]:
     return pd.to_numeric(values, errors="coerce").fillna(0).astype("int64").tolist()
 
 
-def _count_rows(run_id: int, counts: pd.DataFrame) -> list[tuple]:
-    return list(zip([run_id] * len(counts), _text(counts["GroupKey"]), _text(counts["GroupPattern"]),
-                    _text(counts["FileName"]), _text(counts["ProcessCommandLine"]), _text(counts["FolderPath"]),
-                    _ints(counts["Count"]), _ints(counts["DeviceCount"]), ns_column(counts["FirstSeen"]),
-                    ns_column(counts["LastSeen"])))
+def _count_rows(run_id: int, counts: pd.DataFrame) -> tuple[list[tuple], list[tuple]]:
+    """The distinct groups (stored once across runs) and this run's counts, by group."""
+    triples = list(zip(_text(counts["GroupKey"]), _text(counts["GroupPattern"]), _text(counts["FileName"]),
+                       _text(counts["ProcessCommandLine"]), _text(counts["FolderPath"])))
+    numbers = zip(_ints(counts["Count"]), _ints(counts["DeviceCount"]), ns_column(counts["FirstSeen"]),
+                  ns_column(counts["LastSeen"]))
+    rows = [(run_id, key, name, line, folder) + values
+            for (key, _, name, line, folder), values in zip(triples, numbers)]
+    return triples, rows
 
 
 def _finding_rows(run_id: int, findings: pd.DataFrame) -> list[tuple]:
@@ -193,8 +197,14 @@ def _insert_run(connection, record: RunRecord, span: tuple[int | None, int | Non
 
 def _insert_rows(connection, run_id: int, counts: pd.DataFrame, findings: pd.DataFrame,
                  boundary: pd.DataFrame | None) -> None:
-    connection.executemany("INSERT INTO group_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           _count_rows(run_id, counts))
+    groups, rows = _count_rows(run_id, counts)
+    connection.executemany("INSERT INTO groups (group_key, group_pattern, file_name, command_line, folder_path)"
+                           " SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM groups WHERE group_key = ?1"
+                           " AND file_name = ?3 AND command_line = ?4 AND folder_path = ?5)", groups)
+    connection.executemany("INSERT INTO group_counts (run_id, group_id, count, device_count, first_seen, last_seen)"
+                           " SELECT ?, id, ?, ?, ?, ? FROM groups WHERE group_key = ? AND file_name = ?"
+                           " AND command_line = ? AND folder_path = ?",
+                           [(r[0],) + r[5:] + r[1:5] for r in rows])
     connection.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            _finding_rows(run_id, findings))
     if boundary is not None and len(boundary):
@@ -230,13 +240,13 @@ def record_run(store: HistoryStore, record: RunRecord) -> int:
 
 
 def _earlier_runs_clause(start: int | None, lookback_ns: int | None) -> tuple[str, list]:
-    """SQL that keeps group_counts rows (``g``) of runs (``r``) earlier than ``start`` and
+    """SQL that keeps group_counts rows (``c``) of runs (``r``) earlier than ``start`` and
     inside the look-back."""
     if start is None:
         return "0", []
     clause, values = "r.span_end IS NOT NULL AND r.span_end <= ?", [start]
     if lookback_ns is not None:
-        clause += " AND g.last_seen >= ?"
+        clause += " AND c.last_seen >= ?"
         values.append(start - lookback_ns)
     return clause, values
 
@@ -260,8 +270,8 @@ def history_of(store: HistoryStore, keys: pd.Series, window_start: pd.Timestamp 
     lookback_ns = None if lookback is None else int(pd.Timedelta(lookback).value)
     clause, values = _earlier_runs_clause(start, lookback_ns)
     seen = store.frame(
-        "SELECT g.group_key AS GroupKey, COUNT(DISTINCT g.run_id) AS RunsSeen, MIN(g.first_seen) AS First"
-        " FROM group_counts g JOIN runs r ON r.id = g.run_id"
+        "SELECT g.group_key AS GroupKey, COUNT(DISTINCT c.run_id) AS RunsSeen, MIN(c.first_seen) AS First"
+        " FROM groups g JOIN group_counts c ON c.group_id = g.id JOIN runs r ON r.id = c.run_id"
         f" WHERE g.group_key IN (SELECT value FROM json_each(?)) AND {clause} GROUP BY g.group_key",
         [json.dumps(sorted(set(keys)))] + values)
     seen = seen.set_index("GroupKey") if len(seen) else pd.DataFrame(

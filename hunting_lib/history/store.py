@@ -53,19 +53,24 @@ CREATE TABLE IF NOT EXISTS run_parameters (
     run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
     parameters TEXT NOT NULL                  -- JSON
 );
-CREATE TABLE IF NOT EXISTS group_counts (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+CREATE TABLE IF NOT EXISTS groups (          -- each distinct group once, whatever the runs that saw it
+    id INTEGER PRIMARY KEY,
     group_key TEXT NOT NULL,
     group_pattern TEXT NOT NULL,
     file_name TEXT NOT NULL,
     command_line TEXT NOT NULL,
-    folder_path TEXT NOT NULL,
+    folder_path TEXT NOT NULL                -- one row per (key, raw triple): looked up by key, the
+);                                           -- strings are not indexed twice
+CREATE INDEX IF NOT EXISTS groups_by_key ON groups (group_key);
+CREATE TABLE IF NOT EXISTS group_counts (    -- per run, every group the scheduler started
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL REFERENCES groups(id),
     count INTEGER NOT NULL,
     device_count INTEGER NOT NULL,
     first_seen INTEGER,
     last_seen INTEGER
 );
-CREATE INDEX IF NOT EXISTS group_counts_by_key ON group_counts (group_key, run_id);
+CREATE INDEX IF NOT EXISTS group_counts_by_group ON group_counts (group_id, run_id);
 CREATE INDEX IF NOT EXISTS group_counts_by_run ON group_counts (run_id);
 CREATE TABLE IF NOT EXISTS findings (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

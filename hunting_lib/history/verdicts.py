@@ -67,7 +67,7 @@ def _latest_finding(store: HistoryStore, group_key: str) -> pd.DataFrame:
 
 def key_seen(store: HistoryStore, group_key: str) -> bool:
     """Whether any recorded run started the key (rare or not)."""
-    return bool(store.query("SELECT EXISTS (SELECT 1 FROM group_counts WHERE group_key = ?)", [group_key])[0][0])
+    return bool(store.query("SELECT EXISTS (SELECT 1 FROM groups WHERE group_key = ?)", [group_key])[0][0])
 
 
 def record_verdict(store: HistoryStore, group_key: str, verdict: str, analyst: str, note: str = "",
@@ -95,8 +95,7 @@ def record_verdict(store: HistoryStore, group_key: str, verdict: str, analyst: s
     sha1s = sorted({h for text in latest["SHA1s"] for h in json.loads(text)}) if len(latest) else []
     pattern = str(latest["GroupPattern"].iloc[0]) if len(latest) else None
     if pattern is None:
-        known = store.query("SELECT group_pattern FROM group_counts WHERE group_key = ? ORDER BY run_id DESC LIMIT 1",
-                            [key])
+        known = store.query("SELECT group_pattern FROM groups WHERE group_key = ? ORDER BY id DESC LIMIT 1", [key])
         pattern = known[0][0] if known else None
     with store.transaction() as connection:
         cursor = connection.execute(
