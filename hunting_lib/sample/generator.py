@@ -20,9 +20,16 @@ How it is built:
 * Randomness comes only from ``numpy.random.Generator(seed)``; there is no wall clock and no
   Python ``hash()``, so a seed always gives byte-identical files.
 
+* Every planted task is registered before it runs, as Defender records it: a ``ScheduledTaskCreated``
+  row (TaskContent in Defender's JSON or event 4698's XML, the caller in ``Subject*``) and the
+  Schedule service's TaskCache writes; one task comes over RPC from a network logon, two are
+  deleted after their run, one is written straight into the registry and hidden, and one is
+  registered but never runs in the window. The answer key's ``registration`` lists those rows.
+
 The steps live in the package's modules: ``common`` (time window, accounts, helpers), ``fleet``,
 the catalogues ``templates`` and ``processes``, ``data`` (the process list and event pieces),
-``background``, the scenarios (``planter``, ``attacks``, ``pitfalls``) and ``writer``. This module
+``background``, the scenarios (``planter``, ``attacks``, ``pitfalls``), how their tasks were
+registered (``registrations``, with the definitions of ``taskdefs``) and ``writer``. This module
 runs them in order and writes the answer key.
 """
 
@@ -45,7 +52,7 @@ from hunting_lib.sample.fleet import Fleet, make_fleet
 from hunting_lib.sample.pitfalls import Pitfalls
 from hunting_lib.sample.planter import Scenario
 from hunting_lib.sample.registrations import REGISTRATION_MARK
-from hunting_lib.sample.writer import _iso7, build_table, write_csv, write_days, write_parquet
+from hunting_lib.sample.writer import build_table, iso7, write_csv, write_days, write_parquet
 from hunting_lib.schema import PROCESS_TABLE, TABLES
 
 __all__ = ["generate_sample", "WINDOW_START", "WINDOW_END"]
@@ -73,10 +80,10 @@ def _registration_record(s: Scenario, fleet: Fleet, report_ids: dict) -> dict[st
 
     def facts(r: dict[str, Any]) -> dict[str, Any]:
         return {"device": fleet.names[r["device"]], "task_name": r["task_name"],
-                "registered_at": str(_iso7(np.array([r["registered_at"]]))[0]),
+                "registered_at": str(iso7(np.array([r["registered_at"]]))[0]),
                 "registered_by": r["registered_by"], "registered_by_process": r["registered_by_process"],
                 "format": r["format"], "remote": r["remote"], "remote_ip": r["remote_ip"],
-                "deleted_at": None if r["deleted_at"] is None else str(_iso7(np.array([r["deleted_at"]]))[0]),
+                "deleted_at": None if r["deleted_at"] is None else str(iso7(np.array([r["deleted_at"]]))[0]),
                 "registry_only": r["registry_only"], "hidden": r["hidden"], "ran": s.runs > 0}
 
     ordered = sorted(s.registrations, key=lambda r: r["registered_at"])

@@ -72,7 +72,7 @@ def _columns(table: str) -> list[str]:
 
 
 
-def _iso7(ns: np.ndarray) -> np.ndarray:
+def iso7(ns: np.ndarray) -> np.ndarray:
     """Advanced-hunting timestamps: ``2026-11-02T03:04:05.1234567Z``; "" for null."""
     ns = np.asarray(ns, dtype=np.int64)
     null = ns == NAT
@@ -180,7 +180,7 @@ def write_csv(path: Path, table: str, cols: dict[str, Any], n: int) -> None:
                 part = values[start:stop]
                 kind = _kind(table, col)
                 if kind == "time":
-                    frame[col] = _iso7(part)
+                    frame[col] = iso7(part)
                 elif kind == "int":
                     frame[col] = pd.arrays.IntegerArray(part, mask=part == NULL)
                 else:
