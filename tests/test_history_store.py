@@ -226,8 +226,7 @@ def _record_weeks(path: str, worker: int, weeks: int) -> None:
 
 
 def test_concurrent_hunts_record_every_run_and_keep_the_file_sound(tmp_path):
-    path = tmp_path / "shared.sqlite"
-    open_history(path).close()
+    path = tmp_path / "shared.sqlite"  # not there yet: the hunts also race to create and migrate it
     workers, weeks = 4, 5
     context = multiprocessing.get_context("fork")
     processes = [context.Process(target=_record_weeks, args=(str(path), w, weeks)) for w in range(workers)]
