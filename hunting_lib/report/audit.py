@@ -85,7 +85,10 @@ def hunt_kql(result: HuntResult) -> tuple[str | None, str, str | None]:
     target = str(result.sources.get("dialect") or DEFAULT_DIALECT) if result.remote is not None else DEFAULT_DIALECT
     if result.params.match != "seed":
         return None, target, "match=process is not rendered as KQL; the hunt used process identity"
-    return render_hunt_kql(result.params, target=target), target, None
+    try:
+        return render_hunt_kql(result.params, target=target), target, None
+    except Exception as exc:  # the record never fails the output it goes into; it says why
+        return None, target, f"the KQL could not be rendered ({exc.__class__.__name__}: {' '.join(str(exc).split())})"
 
 
 def _iso(stamp: object) -> str | None:
