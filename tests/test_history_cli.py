@@ -234,3 +234,14 @@ def test_two_weekly_hunts_a_verdict_and_its_draft_rule_end_to_end(tmp_path, caps
     ruled = hunt(1, "week1-ruled.json", "--exclusions", drafts)
     assert {name: task["SuppressedBy"] for name, task in ruled.items()} == {
         "alpha.exe": None, "bravo.exe": f"verdict-{bravo}", "delta.exe": None, "echo.exe": None}
+
+
+def test_analyst_text_cannot_redraw_the_terminal(two_runs, capsys):
+    path, keys = two_runs
+    code, out, err = run(capsys, "verdict", "follow-up", "--history", path, "--group", keys[C], "--analyst",
+                         "eve\x1b[2J", "--note", "line one\nverdict 9: forged\u202e")
+    assert code == 0 and "\x1b" not in out and out.count("\n") == 1 and "by eve\\x1b[2J" in out
+    code, out, err = run(capsys, "history", "--history", path)
+    verdict_rows = out.split("1 verdict(s)\n")[1].splitlines()
+    assert len(verdict_rows) == 2  # the header and one row: the note's newline is shown, not obeyed
+    assert verdict_rows[1].endswith("line one\\nverdict 9: forged\\u202e") and "\x1b" not in out

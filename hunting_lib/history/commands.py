@@ -138,6 +138,7 @@ def run_verdict(args: argparse.Namespace) -> int:
         record_verdict,
         write_draft_rule,
     )
+    from hunting_lib.report.text import safe_text
 
     key = check_key(args.group)
     if args.draft_rule is not None and args.verdict != "benign":
@@ -155,7 +156,7 @@ def run_verdict(args: argparse.Namespace) -> int:
         recorded = record_verdict(store, key, args.verdict, args.analyst, args.note, args.expires_days)
     expiry = f", expires {recorded['Expires']}" if recorded["Expires"] else ""
     bound = f", bound to {len(recorded['SHA1s'])} SHA1(s)" if recorded["SHA1s"] else ""
-    print(f"verdict {recorded['Id']}: {recorded['GroupKey']} {recorded['Verdict']} by {recorded['Analyst']}"
+    print(f"verdict {recorded['Id']}: {recorded['GroupKey']} {recorded['Verdict']} by {safe_text(recorded['Analyst'])}"
           f"{expiry}{bound}")
     if rule is not None:
         rule["expires"] = pd.Timestamp(recorded["Expires"]).date()
