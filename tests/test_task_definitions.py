@@ -191,6 +191,8 @@ def test_registered_outside_api_by_its_decoded_action():
         "registry", "\\Svc", "%ProgramData%\\Svc\\svc.exe", "-k")
     assert entry["RegisteredBy"] == "nt authority\\system" and entry["RegisteredByCommandLine"] == "reg import t.reg"
     assert entry["Hidden"] is False and entry["Format"] is None
+    assert entry["Actions"] == [{"Type": "Exec", "Command": "%ProgramData%\\Svc\\svc.exe", "Arguments": "-k",
+                                 "WorkingDirectory": ""}]
 
 
 def test_registered_outside_api_by_time_when_no_action_is_readable():

@@ -161,7 +161,9 @@ def _with_signals(out: pd.DataFrame, api: pd.DataFrame, registry: pd.DataFrame, 
     api["_deleted_after_run"] = _deleted_after_run(api, launches, rows, config)
     registry_only = registry[~registry.get("ApiRegistered", pd.Series(dtype=bool)).astype(bool)] \
         if len(registry) else registry
-    registry_only = registry_only.assign(Source="registry", Format=None, Actions=[[] for _ in range(len(registry_only))],
+    decoded = [[{"Type": "Exec", "Command": c, "Arguments": a, "WorkingDirectory": ""}] if c else []
+               for c, a in zip(registry_only.get("Command", []), registry_only.get("Arguments", []))]
+    registry_only = registry_only.assign(Source="registry", Format=None, Actions=decoded,
                                          Triggers=[[] for _ in range(len(registry_only))], Principal="", RunLevel="",
                                          LogonType="", RegisteredFromNetworkLogon=False, RegisteredRemotely=False,
                                          RemoteIP=None, RemoteDevice=None, DeletedAt=pd.NaT, UpdatedAt=pd.NaT)
