@@ -117,14 +117,6 @@ def redact_text(text: object, rules: Iterable[RedactionRule] | None = None) -> A
     return text
 
 
-def _hashable(values: pd.Series) -> bool:
-    try:
-        pd.unique(values)
-    except TypeError:
-        return False
-    return True
-
-
 def redact_series(values: Iterable[Any], rules: Iterable[RedactionRule] | None = None) -> pd.Series:
     """``values`` redacted, each distinct value once (a fleet's command lines repeat).
 
@@ -137,10 +129,12 @@ def redact_series(values: Iterable[Any], rules: Iterable[RedactionRule] | None =
         series = series.astype(object)  # two secrets may become one category
     if series.empty or not (pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)):
         return series
-    if not _hashable(series):  # nested cells (lists of dicts): small frames such as rare_tasks
+    try:
+        distinct = pd.unique(series.dropna())
+    except TypeError:  # nested cells (lists of dicts): small frames such as rare_tasks, cell by cell
         return series.map(lambda value: redact_records(value, rules))
     changed = {}
-    for value in pd.unique(series.dropna()):
+    for value in distinct:
         if isinstance(value, str):
             redacted = redact_text(value, rules)
             if redacted != value:
