@@ -171,3 +171,18 @@ def test_a_remote_hunt_records_its_dialect_and_provider_not_a_path(capsys):
     assert record["window"] == {"start": "2026-11-01T00:00:00.0000000Z", "end": "2026-11-08T00:00:00.0000000Z",
                                 "from": "parameters"}
     assert record["latest_event"] == "2026-11-06T09:30:00.1234567Z"
+
+
+def test_a_readers_reason_names_files_without_the_local_folder(tmp_path):
+    from hunting_lib.result import HuntResult
+
+    data = tmp_path / "export"
+    part = data / "DeviceProcessEvents" / "part-1.parquet"
+    starts = pd.DataFrame({"Timestamp": pd.to_datetime(["2026-11-02T10:00:00Z"])})
+    result = HuntResult(HuntParams(), pd.DataFrame(), pd.DataFrame(), starts, starts.iloc[:0], pd.DataFrame(),
+                        {"DeviceProcessEvents": str(data / "DeviceProcessEvents")},
+                        reader={"reader": "full", "fallback": f"{part}: its columns differ from the other parts'"})
+    document = json.dumps(hunt_document(result), default=str)
+    assert str(tmp_path) not in document
+    assert json.loads(document)["parameters"]["fallback"] == \
+        "export/DeviceProcessEvents/part-1.parquet: its columns differ from the other parts'"

@@ -95,6 +95,14 @@ def hunt_document(result: HuntResult) -> dict[str, Any]:
         value = parameters.get(name)
         if isinstance(value, str) and ("/" in value or "\\" in value) and not value.startswith("config/"):
             parameters[name] = short_path(value, parts=1)
+    # a reader's reason (``fallback``) may quote a file by its full path: the data folder by name
+    folders = {str(Path(str(p)).parent.parent) for v in result.sources.values() if result.remote is None
+               for p in (v if isinstance(v, (list, tuple)) else [v]) if Path(str(p)).is_absolute()}
+    for key, value in parameters.items():
+        if isinstance(value, str):
+            for folder in sorted(folders, key=len, reverse=True):
+                value = value.replace(folder.rstrip("/\\") + ("\\" if "\\" in folder else "/"), "")
+            parameters[key] = value
     return {
         "parameters": parameters,
         "rare_tasks": frame_records(result.rare_tasks),
