@@ -93,7 +93,8 @@ EXTERNAL = ('<?xml version="1.0"?><!DOCTYPE t [<!ENTITY x SYSTEM "file:///etc/pa
 
 @pytest.mark.parametrize("text", [
     "{not json", '{"Actions": ', xml_content(spec())[:-40], BILLION_LAUGHS, EXTERNAL, "<Other/>", "[1, 2]",
-    '"just a string"', "x" * (MAX_CONTENT_CHARS + 1)])
+    '"just a string"', "x" * (MAX_CONTENT_CHARS + 1), "<Task>" + "<a>" * 50_000 + "</a>" * 50_000 + "</Task>",
+    "[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000])
 def test_unreadable_content_is_empty_and_flagged(text):
     started = time.perf_counter()
     fields = parse_task_content(text)

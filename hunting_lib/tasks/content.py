@@ -173,7 +173,10 @@ def _parse_xml(text: str) -> dict[str, Any] | None:
             return None
     if _local_name(root.tag) != "Task":
         return None
-    mapped = _element_to_mapping(root)
+    try:
+        mapped = _element_to_mapping(root)
+    except RecursionError:  # thousands of nested elements: no task definition looks like that
+        return None
     return mapped if isinstance(mapped, dict) else {}
 
 
