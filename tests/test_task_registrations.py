@@ -118,6 +118,16 @@ def test_remote_registration_joins_its_network_logon():
     assert out["RegisteredRemotely"].tolist() == [True, True]
 
 
+def test_a_logon_id_reused_after_the_registration_is_not_its_session():
+    rows = read([remote_registration("\\R", json_content(spec()))])
+    later = with_network_logons(rows, frame([logon(0x1A2B3C, minutes=180, ip="10.0.0.8")]))
+    assert later["RemoteIP"].tolist() == [None] and not later["RegisteredFromNetworkLogon"].any()
+    both = with_network_logons(rows, frame([logon(0x1A2B3C, minutes=-600, ip="10.0.0.1"),
+                                            logon(0x1A2B3C, minutes=-1, ip="10.0.0.2"),
+                                            logon(0x1A2B3C, minutes=180, ip="10.0.0.8")]))
+    assert both["RemoteIP"].tolist() == ["10.0.0.2"]  # the session open at registration
+
+
 def test_rpc_by_the_machine_itself_is_not_remote():
     rows = read([remote_registration("\\S", json_content(spec()), subject=("NT AUTHORITY", "SYSTEM", "0x3e7")),
                  registration("\\L", json_content(spec()))])  # local schtasks: not remote without a logon

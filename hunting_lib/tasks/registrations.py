@@ -26,6 +26,8 @@ TASK_CACHE = "\\schedule\\taskcache\\"
 #: Accounts whose sessions are the machine's own: a Subject naming one of them is no remote caller.
 MACHINE_ACCOUNTS = ("system", "local service", "network service", "localsystem", "local system")
 MACHINE_SIDS = ("s-1-5-18", "s-1-5-19", "s-1-5-20")
+#: A logon may be recorded this much after the registration it made (the events' clocks differ).
+LOGON_CLOCK_SLACK = pd.Timedelta(minutes=1)
 
 
 def _empty() -> pd.DataFrame:
@@ -171,25 +173,29 @@ def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame) -> pd.DataFram
     out["RegisteredFromNetworkLogon"] = False
     out["RemoteIP"] = None
     out["RemoteDevice"] = None
-    if len(out) and len(logons) and {"LogonId", "DeviceName"} <= set(logons.columns):
+    if len(out) and len(logons) and "LogonId" in logons.columns:
         sessions = pd.DataFrame({
-            "_device": text_column(logons, "DeviceId").where(text_column(logons, "DeviceId").ne(""),
-                                                             text_column(logons, "DeviceName")),
-            "_name": text_column(logons, "DeviceName"),
-            "SubjectLogonIdNumber": pd.to_numeric(logons["LogonId"], errors="coerce").astype("Int64"),
-            "_ip": text_column(logons, "RemoteIP"),
-            "_remote": text_column(logons, "RemoteDeviceName"),
-            "_type": text_column(logons, "LogonType").str.lower(),
+            "_device": device_key(logons).to_numpy(),
+            "SubjectLogonIdNumber": pd.to_numeric(logons["LogonId"], errors="coerce").astype("Int64").to_numpy(),
+            "_logon_at": pd.to_datetime(logons["Timestamp"], utc=True).to_numpy() if "Timestamp" in logons
+            else pd.NaT,
+            "_ip": text_column(logons, "RemoteIP").to_numpy(),
+            "_remote": text_column(logons, "RemoteDeviceName").to_numpy(),
+            "_network": text_column(logons, "LogonType").str.lower().eq("network").to_numpy(),
         })
-        sessions = sessions[sessions["_type"].eq("network") & sessions["SubjectLogonIdNumber"].notna()]
-        sessions = sessions.drop_duplicates(["_device", "SubjectLogonIdNumber"])
-        # a device is its id, or its name when an export has no ids: try both
-        keyed = out.reset_index().assign(_device=out["DeviceId"].to_numpy())
-        found = keyed.merge(sessions.drop(columns="_name"), on=["_device", "SubjectLogonIdNumber"], how="inner")
-        by_name = keyed.assign(_device=out["DeviceName"].to_numpy()).merge(
-            sessions.drop(columns="_device").rename(columns={"_name": "_device"}),
-            on=["_device", "SubjectLogonIdNumber"], how="inner")
-        found = pd.concat([found, by_name]).drop_duplicates("index").set_index("index")
+        sessions = sessions[sessions["_network"] & sessions["SubjectLogonIdNumber"].notna()]
+        keyed = pd.DataFrame({"_index": out.index, "_device": device_key(out).to_numpy(),
+                              "SubjectLogonIdNumber": out["SubjectLogonIdNumber"].to_numpy(),
+                              "_at": out["Timestamp"].to_numpy()})
+        found = keyed.merge(sessions, on=["_device", "SubjectLogonIdNumber"], how="inner")
+        # the session open at registration: the last logon with that id before it (ids are reused
+        # after a reboot), with a little slack for the two events' clocks
+        found["_logon_at"] = pd.to_datetime(found["_logon_at"], utc=True)
+        found["_at"] = pd.to_datetime(found["_at"], utc=True)
+        opened_before = found["_logon_at"].isna() | found["_at"].isna() | (found["_logon_at"] <= found["_at"]
+                                                                            + LOGON_CLOCK_SLACK)
+        found = found[opened_before].sort_values("_logon_at").drop_duplicates("_index", keep="last")
+        found = found.set_index("_index")
         out.loc[found.index, "RegisteredFromNetworkLogon"] = True
         out.loc[found.index, "RemoteIP"] = found["_ip"].replace("", None)
         out.loc[found.index, "RemoteDevice"] = found["_remote"].replace("", None)
