@@ -221,3 +221,13 @@ def test_report_ids_typed_as_the_loader_types_them_still_match(store):
     record_run(store, record(0, counts([A], week=0), boundary=tail))
     asked = pd.DataFrame({"DeviceId": ["dev-1", "dev-1", "dev-1"], "ReportId": pd.array([12, None, 13], dtype="Int64")})
     assert already_counted(store, asked, window_start=window(1)[0]).tolist() == [True, False, False]
+
+
+def test_a_run_that_saw_nothing_is_recorded_with_no_groups(store):
+    run_id = record_run(store, record(0, pd.DataFrame(), pd.DataFrame()))
+    runs = list_runs(store)
+    assert list(runs["RunId"]) == [run_id] and list(runs["Groups"]) == [0] and list(runs["Findings"]) == [0]
+    assert (runs.loc[0, "WindowStart"], runs.loc[0, "WindowEnd"]) == window(0)
+    # ... and it still counts as an earlier run that never started anything
+    now = counts([A], week=1)
+    assert history_by_key(store, now, week=1)[now["GroupKey"].iloc[0]]["New"] is True

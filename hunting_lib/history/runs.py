@@ -122,6 +122,8 @@ def _source_name(value: Any) -> Any:
 def _keyed(frame: pd.DataFrame, what: str, required: tuple[str, ...]) -> pd.DataFrame:
     """``frame`` with GroupKey/GroupPattern (computed when missing) after checking its columns."""
     missing = [c for c in required if c not in frame.columns]
+    if missing and frame.empty:  # nothing ran (or nothing was rare): a run with no rows
+        return frame.reindex(columns=list(dict.fromkeys([*frame.columns, *required, "GroupKey", "GroupPattern"])))
     if missing:
         raise BadInputError(f"history: {what} lacks the column(s) {', '.join(missing)}")
     if "GroupKey" not in frame.columns or "GroupPattern" not in frame.columns:
