@@ -331,9 +331,7 @@ class RemoteHunt:
         return ensure_columns(activity_rows, PROCESS_TABLE, ACTIVITY_COLUMNS)
 
     def fleet(self, params: HuntParams, launches: Launches, activity_rows: pd.DataFrame) -> FleetContext:
-        fleet = remote_fleet(self.source, params, activity_rows)
-        fleet.group_counts = self.group_counts
-        return fleet
+        return replace(remote_fleet(self.source, params, activity_rows), group_counts=self.group_counts)
 
     def file_information(self, params: HuntParams, rare_tasks: pd.DataFrame,
                          task_starts: pd.DataFrame) -> pd.DataFrame | None:
