@@ -77,6 +77,14 @@ def test_sd_deleted_hides_a_task_but_not_during_the_apis_own_delete():
     assert registry_tasks(frame([cleanup]), api).empty
 
 
+def test_sd_rewritten_by_another_process_hides_an_api_task():
+    api = registration_rows(frame([registration("\\Svc", json_content(spec()))]))
+    rewrite = registry_row(f"{TREE}\\Svc", "SD", "0100", minutes=5, process="powershell.exe")
+    by_service = registry_row(f"{TREE}\\Svc", "SD", "0100", minutes=5, process="svchost.exe", command_line=SCHEDULE)
+    assert registry_tasks(frame([rewrite]), api)["Hidden"].tolist() == [True]
+    assert registry_tasks(frame([by_service]), api).empty
+
+
 def test_other_task_cache_keys_and_tables_without_them():
     plain = registry_row(f"{TREE.rsplit(chr(92), 1)[0]}\\Plain\\{GUID}", "", "", action="RegistryKeyCreated")
     assert registry_tasks(frame([plain]), pd.DataFrame()).empty

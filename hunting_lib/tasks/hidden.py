@@ -6,7 +6,7 @@ The Schedule service keeps every task under
 (values ``Id``, ``Index``, ``SD``) and ``Tasks\{GUID}`` (``Path``, ``Actions``, ``Triggers``, ...).
 Only the service itself writes there in the normal course. A write by any other process to a task
 that has no ``ScheduledTaskCreated``/``Updated`` row on that device, or the deletion of a task's
-``SD`` value, is a task registered or hidden outside the API.
+``SD`` value (or its rewriting by another process), is a task registered or hidden outside the API.
 """
 
 from __future__ import annotations
@@ -181,8 +181,10 @@ def registry_tasks(registry: pd.DataFrame, registrations: pd.DataFrame) -> pd.Da
                                dtype=bool)]
     writes = foreign.drop_duplicates(["_device", "TaskKey"], keep="first").assign(RegistryOnly=True, Hidden=False)
 
-    sd_gone = rows[in_task & rows["Kind"].eq("tree") & rows["_value"].eq("sd")
-                   & rows["_action"].eq("RegistryValueDeleted")].sort_values("_time")
+    # SD deleted (Tarrask), or rewritten by another process (a descriptor that hides it from readers)
+    sd_changed = rows["_action"].eq("RegistryValueDeleted") | (rows["_action"].eq("RegistryValueSet")
+                                                                & ~service.to_numpy())
+    sd_gone = rows[in_task & rows["Kind"].eq("tree") & rows["_value"].eq("sd") & sd_changed].sort_values("_time")
     sd_gone = _without_api_cleanup(sd_gone, registrations, service)
     hidden = sd_gone.drop_duplicates(["_device", "TaskKey"], keep="first")
     hidden = hidden.assign(RegistryOnly=False, Hidden=True, HiddenAt=hidden["_time"])
