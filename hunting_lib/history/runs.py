@@ -140,15 +140,11 @@ def _ints(values: pd.Series) -> list[int]:
     return pd.to_numeric(values, errors="coerce").fillna(0).astype("int64").tolist()
 
 
-def _count_rows(run_id: int, counts: pd.DataFrame) -> tuple[list[tuple], list[tuple]]:
-    """The distinct groups (stored once across runs) and this run's counts, by group."""
-    triples = list(zip(_text(counts["GroupKey"]), _text(counts["GroupPattern"]), _text(counts["FileName"]),
-                       _text(counts["ProcessCommandLine"]), _text(counts["FolderPath"])))
-    numbers = zip(_ints(counts["Count"]), _ints(counts["DeviceCount"]), ns_column(counts["FirstSeen"]),
-                  ns_column(counts["LastSeen"]))
-    rows = [(run_id, key, name, line, folder) + values
-            for (key, _, name, line, folder), values in zip(triples, numbers)]
-    return triples, rows
+def _count_rows(counts: pd.DataFrame) -> list[tuple]:
+    """A run's counts as rows: the group (key, pattern, raw triple), then its numbers."""
+    return list(zip(_text(counts["GroupKey"]), _text(counts["GroupPattern"]), _text(counts["FileName"]),
+                    _text(counts["ProcessCommandLine"]), _text(counts["FolderPath"]), _ints(counts["Count"]),
+                    _ints(counts["DeviceCount"]), ns_column(counts["FirstSeen"]), ns_column(counts["LastSeen"])))
 
 
 def _finding_rows(run_id: int, findings: pd.DataFrame) -> list[tuple]:
@@ -199,14 +195,24 @@ def _insert_run(connection, record: RunRecord, span: tuple[int | None, int | Non
 
 def _insert_rows(connection, run_id: int, counts: pd.DataFrame, findings: pd.DataFrame,
                  boundary: pd.DataFrame | None) -> None:
-    groups, rows = _count_rows(run_id, counts)
-    connection.executemany("INSERT INTO groups (group_key, group_pattern, file_name, command_line, folder_path)"
-                           " SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM groups WHERE group_key = ?1"
-                           " AND file_name = ?3 AND command_line = ?4 AND folder_path = ?5)", groups)
-    connection.executemany("INSERT INTO group_counts (run_id, group_id, count, device_count, first_seen, last_seen)"
-                           " SELECT ?, id, ?, ?, ?, ? FROM groups WHERE group_key = ? AND file_name = ?"
-                           " AND command_line = ? AND folder_path = ?",
-                           [(r[0],) + r[5:] + r[1:5] for r in rows])
+    # the run's counts go to a scratch table first; two set-wise statements then add the groups
+    # never stored before and the counts by group id (row by row it was twice as slow)
+    connection.execute("CREATE TEMP TABLE IF NOT EXISTS run_counts (group_key TEXT, group_pattern TEXT,"
+                       " file_name TEXT, command_line TEXT, folder_path TEXT, count INTEGER, device_count INTEGER,"
+                       " first_seen INTEGER, last_seen INTEGER)")
+    connection.execute("DELETE FROM run_counts")
+    connection.executemany("INSERT INTO run_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _count_rows(counts))
+    connection.execute(
+        "INSERT INTO groups (group_key, group_pattern, file_name, command_line, folder_path)"
+        " SELECT DISTINCT t.group_key, t.group_pattern, t.file_name, t.command_line, t.folder_path FROM run_counts t"
+        " WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.group_key = t.group_key AND g.file_name = t.file_name"
+        " AND g.command_line = t.command_line AND g.folder_path = t.folder_path)")
+    connection.execute(
+        "INSERT INTO group_counts (run_id, group_id, count, device_count, first_seen, last_seen)"
+        " SELECT ?, g.id, t.count, t.device_count, t.first_seen, t.last_seen FROM run_counts t JOIN groups g"
+        " ON g.group_key = t.group_key AND g.file_name = t.file_name AND g.command_line = t.command_line"
+        " AND g.folder_path = t.folder_path", (run_id,))
+    connection.execute("DELETE FROM run_counts")
     connection.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            _finding_rows(run_id, findings))
     if boundary is not None and len(boundary):
