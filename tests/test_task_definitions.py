@@ -397,3 +397,32 @@ def test_sample_never_run_registrations_are_in_the_companion_table(sample):
     top = table.iloc[0]
     assert (top["DeviceName"], top["TaskName"]) in {(s["registration"]["device"], s["registration"]["task_name"])
                                                     for s in never}
+
+
+@pytest.mark.parametrize("text, words", [
+    ("minutes_before_first_run: soon\n", "minutes_before_first_run: 'soon' is not a number"),
+    ("registry_link_hours: -1\n", "registry_link_hours: -1 must be 0 or more"),
+    ("script_hosts: powershell.exe\n", "script_hosts: expected a list"),
+    ("registration_weights: {registered_remotely: high}\n", "registered_remotely: 'high' is not a number"),
+    ("[unclosed\n", "not valid YAML"), ("- a list\n", "expected a mapping")])
+def test_a_bad_settings_file_is_one_clear_error(tmp_path, text, words):
+    from hunting_lib.errors import BadInputError
+
+    path = tmp_path / "task_definitions.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(BadInputError, match="task_definitions.yaml") as raised:
+        load_task_config(path)
+    assert words in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_settings_file_overrides(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("minutes_before_first_run: 180\nscript_hosts: [WScript.exe]\n", encoding="utf-8")
+    config = load_task_config(path)
+    assert config.minutes_before_first_run == 180 and config.script_hosts == ("wscript.exe",)
+    out, _ = hunt([whoami_launch(5)], [registration("\\U", whoami_task(), minutes=5 - 120, process="wscript.exe")])
+    assert not out.loc[0, "registered_before_first_run"]  # 2 hours is outside the shipped 60 minutes
+    starts = frame([whoami_launch(5)])
+    events = TaskEvents(registrations=frame([registration("\\U", whoami_task(), minutes=5 - 120)]))
+    wider, _ = task_definitions(groups(starts), starts, events, HuntParams(), config=config)
+    assert wider.loc[0, "registered_before_first_run"]

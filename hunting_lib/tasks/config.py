@@ -9,7 +9,9 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
+from hunting_lib.errors import BadInputError, describe_value
 from hunting_lib.schema import load_yaml
 
 DEFAULT_TASK_CONFIG = "config/task_definitions.yaml"
@@ -29,26 +31,64 @@ class TaskConfig:
 
 
 def load_task_config(path: str | Path | None = None) -> TaskConfig:
-    """Read a task-definitions file (the shipped one by default, read once)."""
-    return _default_task_config() if path is None else _parse_config(Path(path).read_text(encoding="utf-8"))
+    """Read a task-definitions file (the shipped one by default, read once). A file that is not
+    YAML or holds a value of the wrong kind is a ``BadInputError`` naming the file and the key."""
+    if path is None:
+        return _default_task_config()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInputError(f"{path}: cannot be read ({error.__class__.__name__})") from None
+    return _parse_config(text, str(path))
 
 
 @lru_cache(maxsize=1)
 def _default_task_config() -> TaskConfig:
-    return _parse_config(resources.files("hunting_lib").joinpath(DEFAULT_TASK_CONFIG).read_text("utf-8"))
+    return _parse_config(resources.files("hunting_lib").joinpath(DEFAULT_TASK_CONFIG).read_text("utf-8"),
+                         DEFAULT_TASK_CONFIG)
 
 
-def _parse_config(text: str) -> TaskConfig:
-    raw = load_yaml(text) or {}
-    lower = lambda key, default=(): tuple(str(v).lower() for v in raw.get(key, default))  # noqa: E731
+def _parse_config(text: str, name: str) -> TaskConfig:
+    try:
+        raw = load_yaml(text) or {}
+    except yaml.YAMLError:
+        raise BadInputError(f"{name}: not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise BadInputError(f"{name}: expected a mapping of settings")
+
+    def number(key: str, default: float) -> float:
+        try:
+            value = float(raw.get(key, default))
+        except (TypeError, ValueError):
+            raise BadInputError(f"{name}: {key}: {describe_value(raw.get(key))} is not a number") from None
+        if not value >= 0:
+            raise BadInputError(f"{name}: {key}: {describe_value(raw.get(key))} must be 0 or more")
+        return value
+
+    def names(key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        values = raw.get(key, default)
+        if not isinstance(values, (list, tuple)):
+            raise BadInputError(f"{name}: {key}: expected a list of file names")
+        return tuple(str(v).lower() for v in values)
+
+    weights = raw.get("registration_weights") or {}
+    if not isinstance(weights, dict):
+        raise BadInputError(f"{name}: registration_weights: expected a mapping of signal to weight")
     return TaskConfig(
-        minutes_before_first_run=float(raw.get("minutes_before_first_run", 60)),
-        minutes_deleted_after_run=float(raw.get("minutes_deleted_after_run", 60)),
-        registry_link_hours=float(raw.get("registry_link_hours", 24)),
-        script_hosts=lower("script_hosts"),
-        task_tools=lower("task_tools", ("schtasks.exe", "at.exe")),
-        registration_weights={str(k): float(v) for k, v in (raw.get("registration_weights") or {}).items()},
+        minutes_before_first_run=number("minutes_before_first_run", 60),
+        minutes_deleted_after_run=number("minutes_deleted_after_run", 60),
+        registry_link_hours=number("registry_link_hours", 24),
+        script_hosts=names("script_hosts"),
+        task_tools=names("task_tools", ("schtasks.exe", "at.exe")),
+        registration_weights={str(k): _weight(name, k, v) for k, v in weights.items()},
     )
+
+
+def _weight(name: str, key: object, value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise BadInputError(f"{name}: registration_weights: {key}: {describe_value(value)} is not a number") from None
 
 
 def by_script_host(rows: pd.DataFrame, config: TaskConfig) -> pd.Series:
