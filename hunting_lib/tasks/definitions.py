@@ -77,8 +77,8 @@ def _group_runs(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame) -> tuple[pd
         launches = pd.DataFrame(columns=["_device", "TaskId", "Timestamp", "DeviceName"])
     else:
         launches = attribute_launches(task_starts, rare_tasks)
-        launches = launches.assign(_device=device_key(launches), Timestamp=pd.to_datetime(launches["Timestamp"],
-                                                                                          utc=True))
+        when = pd.to_datetime(launches["Timestamp"], utc=True, errors="coerce")
+        launches = launches.assign(_device=device_key(launches), Timestamp=when)
     runs = launches.groupby(["_device", "TaskId"], as_index=False, sort=False).agg(
         FirstRun=("Timestamp", "min"), DeviceName=("DeviceName", "first"))
     strings = rare_tasks[["TaskId", "FileName", "FolderPath", "ProcessCommandLine"]]

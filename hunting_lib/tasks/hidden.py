@@ -147,7 +147,7 @@ def registry_tasks(registry: pd.DataFrame, registrations: pd.DataFrame) -> pd.Da
     rows["_data"] = text_column(rows, "RegistryValueData")
     rows["_action"] = text_column(rows, "ActionType")
     rows["_guid"] = np.where(rows["Kind"].eq("tasks"), rows["Rest"].str.split("\\").str[0].str.lower(), "")
-    rows["_time"] = pd.to_datetime(rows["Timestamp"], utc=True)
+    rows["_time"] = pd.to_datetime(rows["Timestamp"], utc=True, errors="coerce")
     service = is_schedule_service(text_column(rows, "InitiatingProcessFileName"),
                                   text_column(rows, "InitiatingProcessCommandLine"))
 

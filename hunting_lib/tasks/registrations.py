@@ -118,7 +118,7 @@ def registration_rows(registrations: pd.DataFrame) -> pd.DataFrame:
     codes, uniques = pd.factorize(_readable_keys(raw.fillna("")), sort=False)
     parsed = [read_registration(u) for u in uniques]
     out = pd.DataFrame({
-        "Timestamp": pd.to_datetime(frame["Timestamp"], utc=True) if "Timestamp" in frame
+        "Timestamp": pd.to_datetime(frame["Timestamp"], utc=True, errors="coerce") if "Timestamp" in frame
         else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]"),
         "DeviceId": text_column(frame, "DeviceId"),
         "DeviceName": text_column(frame, "DeviceName"),
@@ -177,8 +177,8 @@ def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame) -> pd.DataFram
         sessions = pd.DataFrame({
             "_device": device_key(logons).to_numpy(),
             "SubjectLogonIdNumber": pd.to_numeric(logons["LogonId"], errors="coerce").astype("Int64").to_numpy(),
-            "_logon_at": pd.to_datetime(logons["Timestamp"], utc=True).to_numpy() if "Timestamp" in logons
-            else pd.NaT,
+            "_logon_at": pd.to_datetime(logons["Timestamp"], utc=True, errors="coerce").to_numpy()
+            if "Timestamp" in logons else pd.NaT,
             "_ip": text_column(logons, "RemoteIP").to_numpy(),
             "_remote": text_column(logons, "RemoteDeviceName").to_numpy(),
             "_network": text_column(logons, "LogonType").str.lower().eq("network").to_numpy(),
