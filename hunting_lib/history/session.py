@@ -129,7 +129,10 @@ class HuntMemory:
             group_counts=_redacted(counts, ["ProcessCommandLine", "GroupPattern"]),
             findings=_redacted(findings, ["ProcessCommandLine", "GroupPattern"]),
             boundary_reports=self._boundary_reports(end))
-        run_id = record_run(self.store, record)
+        try:
+            run_id = record_run(self.store, record)
+        finally:
+            self.store.close()
         return {"path_name": Path(str(self.params.history)).name, "run_id": run_id,
                 "previous_run_id": self.previous_run_id}
 
