@@ -81,7 +81,9 @@ def test_whats_new_lists_new_keys_vanished_findings_and_verdicts():
               group("gk-new2", "drop.exe", 4, True),
               group("gk-ben", "agent.exe", 2, False, verdict=BENIGN, suppressed_by="verdict:7")]
     vanished = pd.DataFrame([{"GroupKey": "gk-gone", "FileName": "gone.exe", "ProcessCommandLine": "gone.exe /x",
-                              "Score": 6.0}])
+                              "Score": 6.0, "SuppressedBy": None, "StillRunning": True},
+                             {"GroupKey": "gk-was-suppressed", "FileName": "rule.exe", "ProcessCommandLine": "rule.exe",
+                              "Score": 1.0, "SuppressedBy": "some-rule", "StillRunning": False}])
     html = whats_new_html(hunt(groups, {"path_name": "history.sqlite", "run_id": 5, "previous_run_id": 4}),
                           {"vanished": vanished, "appeared": pd.DataFrame()})
     page = Hooks(html)
@@ -93,7 +95,9 @@ def test_whats_new_lists_new_keys_vanished_findings_and_verdicts():
     assert "gk-new1, evil.exe, task \\Updater, score 9: evil.exe -run" in text
     assert "gk-new2" in text and "gk-old1" not in text
     assert "2 of the 4 rare groups are new" in text
-    assert "1 finding(s) of run 4 are not findings now" in text and "gk-gone" in text and "gone.exe /x" in text
+    # a group suppressed in run 4 was no finding then: not listed as a vanished finding
+    assert "1 finding(s) of run 4 are not rare groups now" in text and "gk-was-suppressed" not in text
+    assert "gk-gone, gone.exe, score 6, still started here, no longer rare: gone.exe /x" in text
     assert "1 verdict(s) in force" in text
     assert "gk-ben agent.exe: benign by ana on 2026-11-10, until 2027-02-08: the backup agent (suppressed)" in text
 
@@ -102,7 +106,7 @@ def test_whats_new_on_a_first_run_and_without_history():
     first = whats_new_html(hunt([group("gk-a", "a.exe", 1, True)], {"path_name": "h.sqlite", "run_id": 1,
                                                                     "previous_run_id": None}))
     assert "it is the first run recorded there, so every group is new" in strip(first)
-    assert "not findings now" not in strip(first)  # nothing to have vanished from
+    assert "not rare groups now" not in strip(first)  # nothing to have vanished from
     assert whats_new_html(hunt([group("gk-a", "a.exe", 1, None)], None)) == ""
 
 
@@ -164,7 +168,8 @@ def test_run_changes_reads_what_vanished_from_the_history_file(tmp_path):
     assert changes["vanished"]["GroupKey"].tolist() == [alpha_key]
     assert changes["appeared"]["GroupKey"].tolist() == [charlie_key]
     section = strip(whats_new_html(result, changes))
-    assert f"1 finding(s) of run {first} are not findings now" in section and alpha_key in section
+    assert f"1 finding(s) of run {first} are not rare groups now" in section
+    assert f"{alpha_key}, alpha.exe, score 4, not started in this window" in section
     # the first run of a history has nothing to compare with
     result.history_run = {"path_name": path.name, "run_id": first, "previous_run_id": None}
     assert run_changes(result) is None

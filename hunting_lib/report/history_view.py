@@ -143,6 +143,20 @@ def run_changes(result: Any) -> dict[str, pd.DataFrame] | None:
         return diff_runs(store, int(run["previous_run_id"]), int(run["run_id"]))
 
 
+def vanished_findings(changes: Mapping[str, pd.DataFrame] | None) -> pd.DataFrame:
+    """The previous run's findings (rare and not suppressed then) that are not rare groups now.
+
+    ``diff_runs``' ``vanished`` holds every rare group of the previous run that this run does not
+    have, suppressed ones included; a group suppressed then was no finding, so it is left out.
+    """
+    vanished = changes.get("vanished") if changes else None
+    if vanished is None or vanished.empty:
+        return pd.DataFrame(columns=["GroupKey", "FileName", "ProcessCommandLine", "Score"])
+    if "SuppressedBy" in vanished:
+        vanished = vanished[vanished["SuppressedBy"].isna()]
+    return vanished.reset_index(drop=True)
+
+
 def _finding_item(row: Mapping[str, Any], hook: str, redact: Redactor, score: bool = True) -> str:
     names = task_names_text(row)
     parts = [f'<code>{_text(row.get("GroupKey", ""))}</code>', f'<b>{_text(row.get("FileName", ""), 80)}</b>']
@@ -150,6 +164,8 @@ def _finding_item(row: Mapping[str, Any], hook: str, redact: Redactor, score: bo
         parts.append(f"task {_text(names, 200)}")
     if score and row.get("Score") is not None and not pd.isna(row.get("Score")):
         parts.append(f"score {float(row['Score']):g}")
+    if "StillRunning" in row:  # a vanished finding: why it is gone
+        parts.append("still started here, no longer rare" if row["StillRunning"] else "not started in this window")
     line = redact(str(row.get("ProcessCommandLine") or ""))
     return (f'<li data-whatsnew="{hook}">' + ", ".join(parts)
             + (f': <code class="hl-wrap">{_text(line, 300)}</code>' if line else "") + "</li>")
@@ -167,7 +183,7 @@ def whats_new_html(result: Any, changes: Mapping[str, pd.DataFrame] | None = Non
     """The "What's new since the last run" section as one HTML fragment ("" without history).
 
     ``changes`` is ``run_changes(result)`` (passed in so the section can be built without a
-    database); its ``vanished`` frame lists the previous run's findings that are not findings now.
+    database); its ``vanished`` frame lists the previous run's rare groups this run does not have.
     ``redact`` is applied to every command line shown (by default: redacted unless the session
     keeps secrets).
     """
@@ -191,11 +207,10 @@ def whats_new_html(result: Any, changes: Mapping[str, pd.DataFrame] | None = Non
                  f"{len(rare)} rare groups are new):</p>")
     lines += _listing(new_findings, "new-key", redact) if new_findings else ["<p>None.</p>"]
     if previous is not None:
-        vanished = changes.get("vanished") if changes else None
-        vanished_rows = [] if vanished is None else vanished.to_dict(orient="records")
+        vanished_rows = vanished_findings(changes).to_dict(orient="records")
         lines.append(f'<p><b><span data-whatsnew="vanished-count">{len(vanished_rows)}</span> finding(s) of run '
-                     f"{int(previous)} are not findings now</b> (not rare any more, suppressed, or not seen in "
-                     "this window):</p>")
+                     f"{int(previous)} are not rare groups now</b> (no longer rare, or not started in this "
+                     "window):</p>")
         lines += _listing(vanished_rows, "vanished-key", redact) if vanished_rows else ["<p>None.</p>"]
     verdicts = rare[rare["Verdict"].map(lambda v: _mapping(v) is not None)] if "Verdict" in rare else rare.iloc[:0]
     lines.append(f'<p><b><span data-whatsnew="verdict-count">{len(verdicts)}</span> verdict(s) in force</b> on '
