@@ -59,6 +59,11 @@ def notebook_parameters(data_dir: str | Path, params: HuntParams, export_dir: Pa
         "papermill_run": True,
         "date_order": date_order,
         "keep_secrets": bool(keep_secrets),
+        # the hunt history (report --history): the run is recorded there, and the report leads
+        # with what changed since the previous run
+        "history": None if params.history is None else str(Path(params.history).resolve()),
+        "history_lookback_days": params.history_lookback_days,
+        "history_overlap_minutes": params.history_overlap_minutes,
     }
 
 
