@@ -89,9 +89,8 @@ def never_ran_registrations(rows: pd.DataFrame, hidden: pd.DataFrame, task_start
     out = candidates[~candidates["_row"].isin(ran)].copy()
     if out.empty:
         return _empty()
-    hidden_keys = set()
-    if len(hidden):
-        hidden_keys = set(zip(device_key(hidden), hidden["TaskKey"]))
+    sd_changed = hidden[hidden["Hidden"].astype(bool)] if len(hidden) else hidden
+    hidden_keys = set(zip(device_key(sd_changed), sd_changed["TaskKey"])) if len(sd_changed) else set()
     # hidden by deleting its SD (outside the API), not merely the definition's Hidden setting
     out["_sd_deleted"] = np.array([(d, k) in hidden_keys for d, k in zip(out["_device"], out["TaskKey"])], dtype=bool)
     out["Hidden"] = out["Hidden"].astype(bool) | out["_sd_deleted"]
