@@ -1,6 +1,6 @@
 """Fetch the evaluation sets' recordings at their pinned commits and convert them.
 
-    python evaluation/get_recordings.py [--sets id,...] [--mirror-root DIR] [--force] [--list]
+    python evaluation/get_recordings.py [--sets id,...] [--mirror-root DIR] [--force] [--list] [--reconvert]
 
 For each set of ``sets.yaml`` with a ``source`` (and no ``path``), every file is read at the
 pinned commit, from GitHub (``raw.githubusercontent.com``; Git LFS files from
@@ -12,6 +12,7 @@ go to ``evaluation/data/raw/<id>/`` and the converted tables to ``evaluation/dat
 
 Nothing is written outside ``evaluation/data/`` (paths are checked after resolving), and nothing
 there is committed: the recordings belong to their publishers, the manifest only points at them.
+``--reconvert`` converts again from the raw files already there (no network).
 Exit status: 0 when every wanted set is present afterwards, 1 otherwise.
 """
 
@@ -120,25 +121,49 @@ def licence_text(evaluation_set: EvalSet) -> str:
             f"https://github.com/{evaluation_set.repository} at commit {evaluation_set.commit}.")
 
 
+def _raw_name(number: int, source_path: str) -> str:
+    """The local name of a set's ``number``-th raw file (its suffix kept, for the readers)."""
+    suffix = ".tar.gz" if source_path.endswith(".tar.gz") else Path(source_path).suffix
+    return f"{number:02d}{suffix or '.log'}"
+
+
+def raw_files(evaluation_set: EvalSet) -> list[Path]:
+    """The set's raw files already in ``evaluation/data/raw/<id>/``, each checked against the
+    manifest's SHA-256 (a ``FetchError`` names the first that is absent or differs)."""
+    raw_dir = inside_data(DATA / "raw" / evaluation_set.id)
+    paths = []
+    for number, source in enumerate(evaluation_set.files, start=1):
+        local = raw_dir / _raw_name(number, source.path)
+        if not local.is_file():
+            raise FetchError(f"{evaluation_set.id}: {local.name} ({source.path}) is not in {raw_dir.parent.name}/"
+                             f"{raw_dir.name}; fetch the set first")
+        digest = hashlib.sha256(local.read_bytes()).hexdigest()
+        if digest != source.sha256:
+            raise FetchError(f"{evaluation_set.id}: {local.name}: SHA-256 {digest} is not the pinned {source.sha256}")
+        paths.append(local)
+    return paths
+
+
 def get_set(evaluation_set: EvalSet, mirror_root: Path | None) -> None:
     """Fetch, check and convert one set into ``evaluation/data/<id>/``."""
-    from evaluation import convert
-    from evaluation.convert_readme import write_readme
-
     raw_dir = inside_data(DATA / "raw" / evaluation_set.id)
-    out_dir = inside_data(DATA / evaluation_set.id)
     # Every file first, so that a failed download leaves what was there untouched.
     fetched = [fetch_file(evaluation_set, source.path, source.sha256, mirror_root) for source in evaluation_set.files]
     if raw_dir.exists():
         shutil.rmtree(raw_dir)
     raw_dir.mkdir(parents=True)
-    paths, names = [], []
     for number, (source, data) in enumerate(zip(evaluation_set.files, fetched), start=1):
-        suffix = ".tar.gz" if source.path.endswith(".tar.gz") else Path(source.path).suffix
-        local = inside_data(raw_dir / f"{number:02d}{suffix or '.log'}")
-        local.write_bytes(data)
-        paths.append(local)
-        names.append(source.path)
+        inside_data(raw_dir / _raw_name(number, source.path)).write_bytes(data)
+    convert_set(evaluation_set, raw_files(evaluation_set))
+
+
+def convert_set(evaluation_set: EvalSet, paths: list[Path]) -> None:
+    """Convert the set's checked raw files (in manifest order) into ``evaluation/data/<id>/``."""
+    from evaluation import convert
+    from evaluation.convert_readme import write_readme
+
+    out_dir = inside_data(DATA / evaluation_set.id)
+    names = [source.path for source in evaluation_set.files]
     if out_dir.exists():
         shutil.rmtree(out_dir)
     summary = convert.convert(paths, names, security_processes=evaluation_set.convert.get("security_processes", "auto"),
@@ -155,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mirror-root", type=Path, help="read bare git mirrors DIR/<owner>+<name>/repo instead of GitHub")
     parser.add_argument("--force", action="store_true", help="fetch and convert again even when present")
     parser.add_argument("--list", action="store_true", help="list the sets and whether they are present")
+    parser.add_argument("--reconvert", action="store_true",
+                        help="convert again from the raw files already in evaluation/data/raw/ (checked against "
+                             "their SHA-256; no network), e.g. after the converter changed")
     args = parser.parse_args(argv)
     try:
         sets = manifest.select(manifest.load(), args.sets)
@@ -166,6 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not evaluation_set.fetched:
             state = "present" if evaluation_set.present else "absent"
             print(f"{evaluation_set.id}: {state} at {evaluation_set.path} (not fetched: kept in place)")
+            continue
+        if args.reconvert and not args.list:
+            try:
+                convert_set(evaluation_set, raw_files(evaluation_set))
+            except (FetchError, OSError, ValueError) as exc:
+                failed += 1
+                print(f"{evaluation_set.id}: FAILED: {exc}", file=sys.stderr)
+                continue
+            print(f"{evaluation_set.id}: converted again into {DATA.name}/{evaluation_set.id}/")
             continue
         if args.list or (is_current(evaluation_set) and not args.force):
             state = "present" if is_current(evaluation_set) else "absent"

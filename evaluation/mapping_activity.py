@@ -118,11 +118,18 @@ def _task(builder: "TableBuilder", ev: Event) -> None:
         initiating = {"InitiatingProcessAccountDomain": domain, "InitiatingProcessAccountName": name,
                       "InitiatingProcessLogonId": F.decimal_id(ev.get("SubjectLogonId")), "InitiatingProcessId": pid}
         actor = (ev.dev, "pid", pid, "")
+    # Defender names the caller in AdditionalFields as 4698/4702/4699 do: for a task registered
+    # over RPC the Subject is the remote account and SubjectLogonId its network logon (hex text)
+    additional = {"TaskName": ev.get("TaskName"), "TaskContent": content}
+    additional.update({key: F.absent(ev.get(key)) for key in SUBJECT_FIELDS})
     row = {"ActionType": TASK_ACTIONS[ev.event_id], "AccountDomain": domain, "AccountName": name,
-           "AdditionalFields": F.compact_json({"TaskName": ev.get("TaskName"), "TaskContent": content})}
+           "AdditionalFields": F.compact_json(additional)}
     row.update(initiating)
     builder._emit("DeviceEvents", ev, actor, row)
 
+
+#: The caller's fields of 4698/4702/4699, copied into AdditionalFields under the same names.
+SUBJECT_FIELDS = ("SubjectUserSid", "SubjectUserName", "SubjectDomainName", "SubjectLogonId")
 
 _SYSMON = {3: _network, 7: _image_load, 11: _file, 12: _registry, 13: _registry, 14: _registry, 22: _dns}
 _SECURITY = {4624: _logon, 4625: _logon, 4698: _task, 4699: _task, 4702: _task}
