@@ -165,14 +165,29 @@ def test_task_names_from_either_column():
     assert task_names_text({"TaskNames": float("nan")}) == ""
 
 
-def test_the_registrations_table_keeps_its_columns_and_redacts():
-    frame = pd.DataFrame([{"DeviceName": "pc-01", "TaskName": "\\Never", "Command": "x.exe",
-                           "Arguments": "--password=hunter2", "RegisteredAt": "2026-11-03T01:00:00Z", "Score": 4.0,
-                           "Reasons": ["registered_by_script_host"], "Unrelated": 1}])
-    shown = registrations_for_display(frame, lambda values: values.str.replace("hunter2", "<redacted>", regex=False))
-    assert list(shown.columns) == ["Score", "Reasons", "DeviceName", "TaskName", "Command", "Arguments",
-                                   "RegisteredAt"]
-    assert shown.loc[0, "Arguments"] == "--password=<redacted>"
+def test_the_registrations_table_reads_in_few_columns_and_redacts():
+    frame = pd.DataFrame([
+        {"DeviceName": "pc-01", "TaskName": "\\Never", "Command": "C:\\Program Files\\X\\x.exe",
+         "Arguments": "--password=hunter2", "Triggers": ["LogonTrigger", "BootTrigger"],
+         "RegisteredAt": "2026-11-03T01:00:00.1234567Z", "RegisteredBy": "FABRIKAM\\ana",
+         "RegisteredByProcess": "mshta.exe", "RegisteredByCommandLine": "mshta.exe x.hta",
+         "RegisteredFromNetworkLogon": True, "RemoteIP": "10.1.2.3", "RemoteDevice": None,
+         "DeletedAt": None, "Source": "api", "Score": 4.0, "Reasons": ["registered_by_script_host"], "Unrelated": 1},
+        {"DeviceName": "pc-02", "TaskName": "\\Hidden", "Command": "evil.exe", "Arguments": None, "Triggers": [],
+         "RegisteredAt": None, "RegisteredBy": None, "RegisteredByProcess": None, "RegisteredByCommandLine": None,
+         "RegisteredFromNetworkLogon": False, "RemoteIP": None, "DeletedAt": "2026-11-03T02:00:00Z",
+         "Source": "registry", "Score": 2.0, "Reasons": []},
+    ])
+    shown = registrations_for_display(frame, redact=lambda text: text.replace("hunter2", "<redacted>"))
+    assert list(shown.columns) == ["Score", "Reasons", "Device", "Task", "Action", "Triggers", "Registered", "By",
+                                   "Remote", "Deleted"]
+    first, second = shown.to_dict(orient="records")
+    assert first["Action"] == '"C:\\Program Files\\X\\x.exe" --password=<redacted>'
+    assert first["Triggers"] == "LogonTrigger; BootTrigger" and first["Registered"] == "2026-11-03 01:00:00"
+    assert first["By"] == "FABRIKAM\\ana with mshta.exe: mshta.exe x.hta"
+    assert first["Remote"] == "network logon from 10.1.2.3"
+    assert (second["Task"], second["Deleted"], second["Remote"], second["By"]) == (
+        "\\Hidden (registry only)", "2026-11-03 02:00:00", "", "?")
     assert registrations_for_display(None).empty
 
 

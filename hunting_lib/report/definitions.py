@@ -255,24 +255,56 @@ def task_names_text(task: Mapping[str, Any], limit: int = 3) -> str:
     return ", ".join(names[:limit]) + more
 
 
-#: The columns of the "registered but never ran" table, in the order shown.
-REGISTRATION_COLUMNS = ["Score", "Reasons", "DeviceName", "TaskName", "Command", "Arguments", "Triggers", "Principal",
-                        "RunLevel", "RegisteredAt", "RegisteredBy", "RegisteredByProcess", "RegisteredByCommandLine",
-                        "RegisteredFromNetworkLogon", "RemoteIP", "DeletedAt", "Source"]
+#: The "registered but never ran" table: few, short columns, so that it fits the page (each cell
+#: wraps; the full fields are in findings.json's ``task_registrations``).
+REGISTRATION_COLUMNS = ["Score", "Reasons", "Device", "Task", "Action", "Triggers", "Registered", "By", "Remote",
+                        "Deleted"]
 
 
-def registrations_for_display(registrations: pd.DataFrame | None, redact_values: Callable[[pd.Series], pd.Series]
-                              | None = None) -> pd.DataFrame:
-    """The companion table (rare registrations that never ran) with the columns an analyst reads.
+def _plain_remote(registration: Mapping[str, Any]) -> str:
+    network = _flag(registration.get("RegisteredFromNetworkLogon"))
+    where = " ".join(str(registration.get(k)) for k in ("RemoteIP", "RemoteDevice") if _present(registration.get(k)))
+    if not network and not where:
+        return ""
+    return ("network logon" if network else "yes") + (f" from {where}" if where else "")
 
-    ``redact_values`` (a ``redact_series``) is applied to the command columns; ``for_display``
-    redacts the whole table again as the session says, so the notebook need not pass one.
+
+def _plain_by(registration: Mapping[str, Any], redact: Redactor) -> str:
+    text = str(registration.get("RegisteredBy")) if _present(registration.get("RegisteredBy")) else "?"
+    if _present(registration.get("RegisteredByProcess")):
+        text += f" with {registration['RegisteredByProcess']}"
+    if _present(registration.get("RegisteredByCommandLine")):
+        text += f": {redact(str(registration['RegisteredByCommandLine']))}"
+    return text
+
+
+def registrations_for_display(registrations: pd.DataFrame | None, redact: Redactor = _session) -> pd.DataFrame:
+    """The companion table (rare registrations whose task never ran) as an analyst reads it.
+
+    One row per registration (they are few: the rare ones in the window), the action as one
+    command line, who registered it with the creating process's command line, and the remote
+    logon in words. Command lines are redacted as the session says. Text stays text here; the
+    notebook shows the frame through ``for_display``, whose HTML escapes it.
     """
     if registrations is None or registrations.empty:
         return pd.DataFrame(columns=REGISTRATION_COLUMNS)
-    shown = registrations[[c for c in REGISTRATION_COLUMNS if c in registrations.columns]].copy()
-    if redact_values is not None:
-        for column in ("Command", "Arguments", "RegisteredByCommandLine"):
-            if column in shown:
-                shown[column] = redact_values(shown[column].fillna("").astype(str))
-    return shown.reset_index(drop=True)
+    rows = []
+    for registration in registrations.to_dict(orient="records"):
+        triggers = registration.get("Triggers")
+        task = str(registration.get("TaskName") or "")
+        if registration.get("Source") == "registry":
+            task += " (registry only)"
+        rows.append({
+            "Score": registration.get("Score"),
+            "Reasons": registration.get("Reasons") if isinstance(registration.get("Reasons"), list) else [],
+            "Device": registration.get("DeviceName"),
+            "Task": task,
+            "Action": action_text(registration, redact),
+            "Triggers": "; ".join(map(str, triggers)) if isinstance(triggers, (list, tuple)) else (
+                str(triggers) if _present(triggers) else ""),
+            "Registered": _time(registration.get("RegisteredAt")),
+            "By": _plain_by(registration, redact),
+            "Remote": _plain_remote(registration),
+            "Deleted": _time(registration.get("DeletedAt")),
+        })
+    return pd.DataFrame(rows, columns=REGISTRATION_COLUMNS)
