@@ -298,7 +298,7 @@ class Attacks(Registrar):
     def mal_hidden_registry_task(self) -> None:
         dev = next(self.ws)
         folder = f"C:\\ProgramData\\Microsoft\\{self.choice(['Network', 'Crypto', 'DeviceSync'])}\\"
-        exe = self.choice(["winupd.exe", "crashsvc.exe", "wdsync.exe"])
+        exe = self.choice(["winupdate.exe", "updatesvc.exe", "msupdate.exe"])  # Tarrask's tasks posed as updates
         host = f"{letters(self.rng, 5)}.{self.choice(['com', 'net', 'org'])}"
         ip = public_ip(self.rng, self.choice([45, 91, 185]))
         k = self.new(
@@ -350,8 +350,7 @@ class Attacks(Registrar):
                  "first trigger is after the window's end. It never ran, so it is no rare group; only the "
                  "registrations that never ran (task_registrations) show it."),
             seed_reports_it=False, folder=POWERSHELL, cmd=f"powershell.exe {args}",
-            task_name="\\" + self.choice(["OneDrive Reporting Task", "Office Feature Updates Logon", "EdgeSyncCheck"]),
-            launched_by="")
+            task_name="\\" + self.choice(["OneDrive Reporting Task", "Office Feature Updates Logon", "EdgeSyncCheck"]))
         s = self.scenarios[k]
         s.devices.append(dev)
         s.account = f"{DOMAIN}\\{u}"
