@@ -1,6 +1,6 @@
 """Run the hunt on every evaluation set that is present and report how the labelled attacks rank.
 
-    python evaluation/run.py [--sets id,...] [--markdown FILE] [--published]
+    python evaluation/run.py [--sets id,...] [--markdown FILE] [--published] [--update-page EVALUATION.md]
 
 For each set of ``sets.yaml`` whose data folder exists (an absent one gets one line saying how to
 fetch it), the hunt runs through the library exactly as a user runs it
@@ -28,7 +28,7 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evaluation import manifest  # noqa: E402
+from evaluation import manifest, task_report  # noqa: E402
 from evaluation.manifest import EvalSet, Label  # noqa: E402
 from evaluation.tables import task_launcher  # noqa: E402
 
@@ -67,6 +67,8 @@ class SetReport:
     malicious_on_top: int = 0
     results: list[LaunchResult] = field(default_factory=list)
     note: str = ""
+    registrations: list[task_report.RegistrationResult] = field(default_factory=list)
+    task_false_positives: task_report.FalsePositives | None = None
 
 
 def _column(frame: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
@@ -228,14 +230,19 @@ def run_set(evaluation_set: EvalSet, published: bool) -> SetReport:
         if launch.rank is None:
             launch.why_missed = explain_miss(launch.label, processes, getattr(result, "task_starts", None),
                                              getattr(params, "threshold", 3))
-    registrations = getattr(result, "task_registrations", None)
-    wanted = evaluation_set.registrations()
-    if wanted and isinstance(registrations, pd.DataFrame) and "TaskName" in registrations:
-        names = set(zip(registrations.get("DeviceName", pd.Series(dtype=str)).str.lower(), registrations["TaskName"]))
-        seen = sum((r["device"].lower(), r["TaskName"]) in names for r in wanted)
-        report.note = f"{seen} of {len(wanted)} labelled task registrations reported"
-    elif wanted:
-        report.note = f"{len(wanted)} labelled task registrations (this library reports none)"
+    # task definitions: where each expected registration went, and what ordinary tasks trigger
+    wanted = task_report.expected_registrations(evaluation_set)
+    events = task_report.registration_events(result, evaluation_set.folder)
+    threshold = int(getattr(params, "threshold", 3))
+    report.registrations = task_report.evaluate_registrations(evaluation_set.id, result, wanted, events, processes,
+                                                              threshold)
+    malicious_groups = [p for p in match_labels(result.rare_tasks, list(labels)
+                                                + evaluation_set.unlabelled_malicious()) if p is not None]
+    report.task_false_positives = task_report.false_positives(evaluation_set.id, result, wanted, events,
+                                                              malicious_groups, processes)
+    if wanted:
+        seen = sum(r.found_in != "nowhere" for r in report.registrations)
+        report.note = f"{seen} of {len(wanted)} expected task registrations reported"
     return report
 
 
@@ -268,6 +275,10 @@ def print_report(report: SetReport) -> None:
         print(f"   {report.note}")
     for launch in report.results:
         print(f"   - {_launch_line(launch)}")
+    for found in report.registrations:
+        logon = f", network logon from {found.remote_ip or 'no address'}" if found.network_logon else ""
+        print(f"   - task {found.device} {found.task_name}: {found.found_in}; signals {', '.join(found.signals) or '-'}; "
+              f"registered by {found.registered_by or '?'}{logon}" + (f"; {found.why}" if found.why else ""))
 
 
 def markdown(reports: list[SetReport], notes: list[str], scope: str) -> str:
@@ -287,13 +298,22 @@ def markdown(reports: list[SetReport], notes: list[str], scope: str) -> str:
                          f"{', '.join(launch.reasons) or '-'} | {launch.why_missed.replace('|', '/') or '-'} |")
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + task_section(reports)
+
+
+def task_section(reports: list[SetReport]) -> str:
+    """The task-definitions section of the report (Markdown)."""
+    results = [found for report in reports for found in report.registrations]
+    positives = [report.task_false_positives for report in reports if report.task_false_positives is not None]
+    return task_report.markdown_section(results, positives)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", help="comma list of set ids (default: all)")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
+    parser.add_argument("--update-page", type=Path,
+                        help="replace the generated task-definitions section of this page (EVALUATION.md)")
     parser.add_argument("--published", action="store_true",
                         help="the published query's scope, no exclusions (needs a library with scopes)")
     args = parser.parse_args(argv)
@@ -325,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         print_report(report)
         reports.append(report)
+    if args.update_page:
+        task_report.update_page(args.update_page, task_section(reports))
     if args.markdown:
         args.markdown.write_text(markdown(reports, notes, "published scope" if args.published else "default hunt"),
                                  encoding="utf-8")

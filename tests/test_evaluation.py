@@ -159,7 +159,9 @@ def test_task_registration_becomes_a_device_event(converted):
     assert event["Timestamp"] == "2024-05-01T09:59:58.5000000Z"  # no Sysmon in its input: record time as is
     assert json.loads(event["AdditionalFields"]) == {
         "TaskName": r"\Updater",
-        "TaskContent": "<?xml version=\"1.0\"?><Task><Actions><Exec><Command>cmd.exe</Command></Exec></Actions></Task>"}
+        "TaskContent": "<?xml version=\"1.0\"?><Task><Actions><Exec><Command>cmd.exe</Command></Exec></Actions></Task>",
+        # the caller, as Defender names it (the event has no SubjectUserSid: empty, never invented)
+        "SubjectUserSid": "", "SubjectUserName": "Bob", "SubjectDomainName": "CORP", "SubjectLogonId": "0x3e7"}
     assert (event["AccountDomain"], event["AccountName"]) == ("corp", "bob")
     assert event["ReportId"] == "6"  # rows the reference mapping lacks come after the device's others
 
