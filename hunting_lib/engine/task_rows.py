@@ -40,6 +40,31 @@ def _task_cache_where(pl: Any, present: dict[str, Any]) -> Any:
     return key.str.contains_any([TASK_CACHE], ascii_case_insensitive=True) | (key.str.len_bytes() != key.str.len_chars())
 
 
+#: What the suspect-device test reads of a TaskCache row (``_suspect_devices``).
+_WRITER_COLUMNS = ["DeviceId", "DeviceName", "ActionType", "RegistryKey", "RegistryValueName",
+                   "InitiatingProcessFileName", "InitiatingProcessCommandLine"]
+
+
+def _suspect_devices(cache: pd.DataFrame) -> set[str]:
+    """Devices where something other than the Schedule service wrote TaskCache keys, or a task's
+    ``SD`` value was deleted: the only ones ``tasks.hidden`` can find anything on. The service
+    test is ``tasks.registrations.is_schedule_service``'s: svchost.exe whose command line names
+    Schedule or netsvcs, or is empty (Sysmon-derived exports)."""
+    if cache.empty:
+        return set()
+    text = lambda c: cache[c].fillna("").astype(str) if c in cache else pd.Series("", index=cache.index)  # noqa: E731
+    # the test once per distinct writer (a handful), not per row
+    codes, writers = pd.factorize(pd.MultiIndex.from_arrays([text("InitiatingProcessFileName"),
+                                                             text("InitiatingProcessCommandLine")]), sort=False)
+    names, lines = (pd.Series([w[i] for w in writers], dtype=object).str.lower() for i in (0, 1))
+    service = (names.eq("svchost.exe") & (lines.str.contains("schedule", regex=False)
+                                          | lines.str.contains("netsvcs", regex=False)
+                                          | lines.str.strip().eq(""))).to_numpy()[codes]
+    deleted = (text("ActionType") == "RegistryValueDeleted").to_numpy()
+    deleted[deleted] = text("RegistryValueName")[deleted].str.lower().eq("sd").to_numpy()
+    return set(text("DeviceName")[~service | deleted])
+
+
 def registration_mask(frame: pd.DataFrame) -> pd.Series:
     return frame["ActionType"].isin(REGISTRATION_ACTIONS) if "ActionType" in frame else pd.Series(False, frame.index)
 
@@ -85,6 +110,8 @@ def task_event_frames(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
     logons = tables.get("DeviceLogonEvents", empty)
     registrations = events.loc[registration_mask(events), _columns("DeviceEvents", events)] if len(events) else empty
     cache = registry.loc[task_cache_mask(registry), _columns("DeviceRegistryEvents", registry)] if len(registry) else empty
+    if len(cache):
+        cache = cache[cache["DeviceName"].isin(_suspect_devices(cache)).to_numpy()]
     sessions = subject_sessions(registrations)
     logons = logons.loc[_logon_mask(logons, sessions), _columns("DeviceLogonEvents", logons)] if len(logons) else empty
     return {"registrations": registrations.reset_index(drop=True), "registry": cache.reset_index(drop=True),
@@ -96,8 +123,20 @@ def task_event_frames_from_files(files: Mapping[str, Any], slices: FindingSlices
     slices = slices or FindingSlices(files)
     registrations = slices.read_rows("DeviceEvents", TASK_EVENT_COLUMNS["DeviceEvents"], _registrations_where,
                                      registration_mask, "task_registrations")
-    cache = slices.read_rows("DeviceRegistryEvents", TASK_EVENT_COLUMNS["DeviceRegistryEvents"], _task_cache_where,
-                             task_cache_mask, "task_cache")
+    # Two reads: who wrote the TaskCache, then every column of only the devices where something
+    # other than the Schedule service did (a fleet's week holds a dozen service writes per
+    # ordinary registration, hundreds of thousands of rows nothing is found in)
+    writers = slices.read_rows("DeviceRegistryEvents", _WRITER_COLUMNS, _task_cache_where, task_cache_mask,
+                               "task_cache_writers")
+    suspects = sorted(_suspect_devices(writers[task_cache_mask(writers)]))
+
+    def suspect_where(pl: Any, present: dict[str, Any]) -> Any:
+        if not suspects or "DeviceName" not in present:
+            return pl.lit(False)
+        return _task_cache_where(pl, present) & pl.col("DeviceName").cast(pl.String).is_in(suspects)
+
+    cache = slices.read_rows("DeviceRegistryEvents", TASK_EVENT_COLUMNS["DeviceRegistryEvents"], suspect_where,
+                             lambda frame: task_cache_mask(frame) & frame["DeviceName"].isin(suspects), "task_cache")
     cache = cache[task_cache_mask(cache)].reset_index(drop=True)
     sessions = subject_sessions(registrations)
     devices = sorted(set(sessions["DeviceName"]))

@@ -89,6 +89,7 @@ def _api_entries(rows: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Registrations matched to groups: one row per (group, device, task), the first
     registration's fields, ``Source`` api."""
     api = rows[rows["ActionType"].isin([CREATED, UPDATED])]
+    api = api[api["_device"].isin(set(runs["_device"]))]  # only a device a group ran on can match it
     pairs = match_actions(exec_actions(api), runs[["_device", "TaskId", "FileName", "FolderPath",
                                                     "ProcessCommandLine"]], on=["_device"])
     if pairs.empty:

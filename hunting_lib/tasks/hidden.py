@@ -125,6 +125,24 @@ def _cache_parts(keys: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"Kind": kind, "Rest": tail}, index=keys.index)
 
 
+def on_suspect_devices(registry: pd.DataFrame) -> pd.DataFrame:
+    """The TaskCache rows of the devices where something other than the Schedule service wrote
+    there, or a task's ``SD`` value was deleted: the only devices with anything to find. Every
+    ordinary registration makes the service write a dozen values; a fleet's week holds hundreds of
+    thousands, and the steps below need their text only where a foreign write or a deletion is."""
+    names = text_column(registry, "InitiatingProcessFileName")
+    lines = text_column(registry, "InitiatingProcessCommandLine")
+    writers = pd.DataFrame({"n": names, "l": lines})
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(writers), sort=False)
+    distinct = pd.DataFrame(list(uniques), columns=["n", "l"])
+    service = is_schedule_service(distinct["n"], distinct["l"]).to_numpy()[codes]
+    deleted_sd = (text_column(registry, "RegistryValueName").str.lower().eq("sd")
+                  & text_column(registry, "ActionType").eq("RegistryValueDeleted")).to_numpy()
+    device = device_key(registry)
+    suspects = set(device[~service | deleted_sd])
+    return registry[device.isin(suspects).to_numpy()]
+
+
 def registry_tasks(registry: pd.DataFrame, registrations: pd.DataFrame) -> pd.DataFrame:
     """One row per (device, task) registered or hidden outside the API.
 
@@ -139,6 +157,9 @@ def registry_tasks(registry: pd.DataFrame, registrations: pd.DataFrame) -> pd.Da
                "RegisteredByProcess", "RegisteredByCommandLine", "Command", "Arguments", "Hidden", "HiddenAt",
                "RegistryOnly", "ApiRegistered"]
     if registry.empty or "RegistryKey" not in registry:
+        return pd.DataFrame(columns=columns)
+    registry = on_suspect_devices(registry)
+    if registry.empty:
         return pd.DataFrame(columns=columns)
     rows = pd.concat([registry.reset_index(drop=True), _cache_parts(registry["RegistryKey"]).reset_index(drop=True)],
                      axis=1)
