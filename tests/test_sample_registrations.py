@@ -26,7 +26,7 @@ SCRIPT_HOSTS = {"wscript.exe", "cscript.exe", "mshta.exe", "powershell.exe"}
 TABLES = ("DeviceProcessEvents", "DeviceEvents", "DeviceRegistryEvents", "DeviceLogonEvents")
 
 
-@pytest.fixture(scope="module", params=["committed", 2])
+@pytest.fixture(scope="module", params=["committed", 1, 2, 3])
 def sample(request, tmp_path_factory) -> tuple[dict, dict[str, pd.DataFrame]]:
     folder = SAMPLE_DATA
     if request.param != "committed":

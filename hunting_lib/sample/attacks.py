@@ -284,7 +284,7 @@ class Attacks(Registrar):
         first = self.at(1, 9 + float(self.rng.integers(0, 6)), 1)
         minute = int(self.rng.integers(0, 60)) * MIN
         spec = TaskSpec(folder + exe, cmd.split(" ", 1)[1], [time_trigger(first // MIN * MIN + minute, "PT1H")])
-        self.by_schtasks(k, dev, first - 15 * MIN, spec, "hourly", "SYSTEM")
+        self.by_schtasks(k, dev, first + minute - 20 * MIN, spec, "hourly", "SYSTEM")  # 20 minutes before its first run
         for i, ts in enumerate(range(first + minute, T0 + DAYS * DAY, HOUR)):
             ts = int(ts) + int(self.rng.integers(0, 3 * 10**7)) * 100
             p = self.run(k, dev, ts, company="", hash_key=f"{self.d.seed}|{folder}{exe}")
