@@ -12,9 +12,15 @@ over DataFrames:
                 engine.rarity.find_rare_tasks    the rare (FileName, CommandLine, FolderPath) groups
     correlate   engine.correlate                 what those processes did, in seven tables,
                                                  and the seed's final summarize
-    triage      engine.fleet.fleet_context       the fleet's baseline (devices per task, per IP)
-                triage.pipeline.triage           exclusion rules, known tasks, signals,
-                                                 tripwires, ranking
+    triage      engine.fleet.fleet_context       the fleet's baseline (devices per task, per IP,
+                                                 and every group's counts for history)
+                tasks.definitions                the registered task behind each group (who,
+                                                 how, when, hidden or deleted), from
+                                                 engine.task_rows; registrations that never ran
+                history.session                  earlier runs (History: new or seen) and
+                                                 analysts' verdicts, from a SQLite file
+                triage.pipeline.triage           exclusion rules, known tasks, benign verdicts,
+                                                 signals, tripwires, ranking
     pivot       pivots.pivot                     one group's timeline, process tree, indicators
     render      report.output                    the contract's JSON, CSV and terminal table
                 report.runner / report.plots     the notebook report and its charts
@@ -22,7 +28,7 @@ over DataFrames:
 ``hunt.run_hunt(source, params)`` runs load to triage for a local folder or, through
 ``remote``, for a msticpy QueryProvider; ``result.HuntResult`` is what it returns, either way.
 Start reading there. The settings analysts tune are YAML in ``config/``: scope, paths,
-exclusions, known_tasks, scoring, tripwires. ``sample`` generates the synthetic fleet and
+exclusions, known_tasks, scoring, tripwires, task_definitions, redaction. ``sample`` generates the synthetic fleet and
 ``training`` the course's exercises.
 """
 
