@@ -77,6 +77,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py --sizes $(SIZE) --repeats $(REPEATS) --markdown $(REPORTS)/bench.md
 	$(PY) benchmarks/report_bench.py --repeats 3 --markdown $(REPORTS)/report_bench.md
 	$(PY) benchmarks/remote_queries.py --devices 50000 --days 7 --markdown $(REPORTS)/bench_remote.md
+	$(PY) benchmarks/task_definitions_bench.py | tee $(REPORTS)/bench_task_definitions.txt
+	$(PY) benchmarks/redact_bench.py | tee $(REPORTS)/bench_redact.txt
 
 # Issue 12's evaluation on real recordings: every set of evaluation/sets.yaml that is present
 # (OTRF and the sample always; the public attack recordings after `make recordings`), the table to
