@@ -26,6 +26,8 @@ from hunting_lib.engine.group_key import group_keys
 from hunting_lib.hunt import hunt_columns
 from hunting_lib.params import HuntParams
 from hunting_lib.report.runner import build_report
+from hunting_lib.report.verdict_form import submit_verdict
+from hunting_lib.triage.exclusions import load_exclusions
 from tests.conftest import SAMPLE_DATA
 
 #: Two consecutive half-open windows that cover the sample's eight days.
@@ -67,9 +69,18 @@ class Hooks(HTMLParser):
         return [" ".join(t.split()) for t in self.hooks.get((attribute, value), [])]
 
 
+def window_hunt(number: int):
+    """One window's hunt, run here without the report or the history (the tests' reference)."""
+    start, end = WINDOWS[number]
+    return run_hunt(load_data_folder(SAMPLE_DATA, columns=hunt_columns()),
+                    HuntParams(start=start, end=end, max_devices=1))
+
+
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> list[dict]:
-    """Both windows' reports, recorded in one history file, in order."""
+    """Both windows' reports, recorded in one history file, in order. Between them an analyst
+    records a benign verdict, with a draft rule, through the notebook's form (``submit_verdict``)
+    on a finding of the first run that is a finding of the second window too."""
     folder = tmp_path_factory.mktemp("history-reports")
     history = folder / "hunts.sqlite"
     seen = []
@@ -81,6 +92,14 @@ def reports(tmp_path_factory) -> list[dict]:
         html = out.read_text(encoding="utf-8")
         seen.append({"html": html, "page": Hooks(html), "path": out,
                      "findings.json": json.loads((out.parent / "findings.json").read_text(encoding="utf-8"))})
+        if number == 1:
+            later = set(window_hunt(1).findings["GroupKey"])
+            both = [t for t in seen[0]["findings.json"]["rare_tasks"]
+                    if t["SuppressedBy"] is None and t["GroupKey"] in later]
+            assert both, "some finding of the first window is a finding of the second"
+            key = both[0]["GroupKey"]
+            answer = submit_verdict(history, key, "benign", "ana", "inventory script, reviewed", folder / "drafts.yaml")
+            seen[0]["verdict"] = {"key": key, "answer": answer, "drafts": folder / "drafts.yaml"}
     return seen
 
 
@@ -114,9 +133,7 @@ def test_every_planted_malicious_finding_shows_its_task_name(reports):
 
 
 def test_the_second_report_lists_exactly_the_keys_the_first_window_never_saw(reports):
-    first_window = run_hunt(load_data_folder(SAMPLE_DATA, columns=hunt_columns()),
-                            HuntParams(start=WINDOWS[0][0], end=WINDOWS[0][1], max_devices=1))
-    launches = first_window.task_starts
+    launches = window_hunt(0).task_starts
     launches = launches[launches["Timestamp"] < pd.Timestamp(WINDOWS[0][1])]  # half-open, as history counts
     seen_before = set(group_keys(launches[["FileName", "ProcessCommandLine", "FolderPath"]])["GroupKey"])
     second = reports[1]["findings.json"]
@@ -165,3 +182,25 @@ def test_a_registration_that_never_ran_is_in_its_table(reports):
         section = html[html.index('id="Registered-but-never-ran"'):]
         section = section[:section.index("<h2")]
         assert scenario["registration"]["task_name"] in section
+
+
+def test_a_benign_verdict_from_the_form_shows_in_the_next_report(reports):
+    verdict = reports[0]["verdict"]
+    assert 'data-verdict="recorded"' in verdict["answer"] and 'data-verdict="draft-rule"' in verdict["answer"]
+    (rule,) = load_exclusions(str(verdict["drafts"]))  # the draft is a loadable rule, owned by the analyst
+    assert rule.owner == "ana" and rule.reason == "inventory script, reviewed"
+    (task,) = [t for t in reports[1]["findings.json"]["rare_tasks"] if t["GroupKey"] == verdict["key"]]
+    assert (task["Verdict"]["Verdict"], task["Verdict"]["Analyst"]) == ("benign", "ana")
+    items = reports[1]["page"].texts("data-whatsnew", "verdict")
+    (item,) = [i for i in items if i.startswith(verdict["key"])]
+    assert "benign by ana on 2026-11-15" in item
+    # suppressed by the verdict, or kept a finding by a tripwire, as findings.json says
+    if task["SuppressedBy"] is None:
+        assert task["Critical"] and item.endswith("(still a finding)")
+        lines = reports[1]["page"].texts("data-summary", "finding")
+        findings = [t for t in reports[1]["findings.json"]["rare_tasks"] if t["SuppressedBy"] is None]
+        line = lines[[t["GroupKey"] for t in findings].index(verdict["key"])]
+        assert "verdict: benign by ana" in line
+    else:
+        assert task["SuppressedBy"].startswith("verdict:") and item.endswith("(suppressed)")
+    assert reports[0]["page"].texts("data-whatsnew", "verdict") == []  # none before it was recorded
