@@ -136,7 +136,9 @@ def format_summary(result: HuntResult, width: int = 64) -> str:
     """A short, ranked, terminal-safe table of the rare task groups.
 
     ``!`` marks a group with a tripwire or critical signal (they rank first); a suppressed group
-    names what suppressed it, and a group a tripwire kept names what it would have been.
+    names what suppressed it, and a group a tripwire kept names what it would have been. With a
+    history, ``[new]`` marks a group the scheduler never started in earlier runs, and a verdict
+    that did not suppress is named; ``[task: ...]`` is the registered task's name.
     """
     rare = result.rare_tasks
     suppressed = rare["SuppressedBy"].dropna().astype(str) if "SuppressedBy" in rare else pd.Series(dtype=str)
@@ -158,6 +160,13 @@ def format_summary(result: HuntResult, width: int = 64) -> str:
         elif row.get("WouldSuppressBy"):
             trips = ", ".join(row.get("Tripwires") or [])
             marker = f"  [kept by {safe_text(trips)} over {safe_text(row['WouldSuppressBy'])}]"
+        history, verdict = row.get("History"), row.get("Verdict")
+        if isinstance(history, dict) and history.get("New"):
+            marker += "  [new]"
+        if isinstance(verdict, dict) and not str(row.get("SuppressedBy") or "").startswith("verdict:"):
+            marker += f"  [verdict: {safe_text(verdict.get('Verdict', ''))}]"
+        if row.get("TaskNames"):
+            marker += f"  [task: {_clip(safe_text(row['TaskNames'][0]), 40)}]"
         flag = "!" if row.get("Critical") else " "
         lines.append(
             f"{rank:>3} {flag}  {row.get('Score', 0):>5g}  {row['Count']:>4}  {row['DeviceCount']:>4}  "
