@@ -179,6 +179,13 @@ def audit_record(result: HuntResult, redacted: bool = False) -> dict[str, Any]:
     return record
 
 
+def _second(stamp: object) -> str:
+    """A time as the report's tables show it (to the second, UTC); findings.json keeps the precision."""
+    from hunting_lib.report.tables import second_text
+
+    return (second_text(pd.Series([stamp], dtype=object)).iloc[0] or str(stamp)) if stamp is not None else "None"
+
+
 def audit_html(result: HuntResult, keep_secrets: bool | None = None) -> str:
     """The report's "Audit" section as one HTML fragment: what the record holds, readable.
 
@@ -207,10 +214,10 @@ def audit_html(result: HuntResult, keep_secrets: bool | None = None) -> str:
                  f'<pre data-audit="kql">{escape(kql)}</pre></details>') if kql else escape(record.get("kql_note", ""))
     rows = [
         ("Kit version", f'<span data-audit="kit-version">{escape(record["kit_version"])}</span>'),
-        ("Data window (UTC)", f'<span data-audit="window-start">{escape(str(window["start"]))}</span> to '
-                              f'<span data-audit="window-end">{escape(str(window["end"]))}</span> '
+        ("Data window (UTC)", f'<span data-audit="window-start">{escape(_second(window["start"]))}</span> to '
+                              f'<span data-audit="window-end">{escape(_second(window["end"]))}</span> '
                               f'(from {escape(window["from"])})'),
-        ("Latest event seen", f'<span data-audit="latest-event">{escape(str(record["latest_event"]))}</span>'),
+        ("Latest event seen", f'<span data-audit="latest-event">{escape(_second(record["latest_event"]))}</span>'),
         ("Sources", source_text or "none"),
         ("Secrets in command lines", '<span data-audit="secrets">'
          + ("kept (--keep-secrets)" if kept else "redacted (config/redaction.yaml)") + "</span>"),
