@@ -278,7 +278,8 @@ def print_report(report: SetReport) -> None:
     for found in report.registrations:
         logon = f", network logon from {found.remote_ip or 'no address'}" if found.network_logon else ""
         print(f"   - task {found.device} {found.task_name}: {found.found_in}; signals {', '.join(found.signals) or '-'}; "
-              f"registered by {found.registered_by or '?'}{logon}" + (f"; {found.why}" if found.why else ""))
+              f"registered by {found.registered_by or '?'}{logon}" + (f"; {found.why}" if found.why else "")
+              + (f"; NOT AS EXPECTED: {'; '.join(found.unmet)}" if found.unmet else ""))
 
 
 def markdown(reports: list[SetReport], notes: list[str], scope: str) -> str:

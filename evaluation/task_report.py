@@ -47,6 +47,7 @@ class RegistrationResult:
     remote_ip: str = ""
     deleted_at: str = ""
     why: str = ""
+    unmet: list[str] = field(default_factory=list)  # what the set expected and the hunt did not give
 
 
 @dataclass
@@ -103,8 +104,13 @@ def sample_registrations(folder: Path) -> list[dict[str, Any]]:
         blocks += list(scenario.get("registrations") or [])
         for block in blocks:
             if block.get("device") and block.get("task_name"):
+                expect: dict[str, Any] = {"signals": (["registered_remotely"] if block.get("remote") else [])
+                                          + (["registered_outside_api"] if block.get("registry_only") else []),
+                                          "deleted": bool(block.get("deleted_at"))}
+                if block.get("remote_ip"):
+                    expect.update(remote_ip=block["remote_ip"], network_logon=True)
                 wanted.append({"device": block["device"], "TaskName": block["task_name"], "malicious": True,
-                               "why": scenario.get("id", "")})
+                               "why": scenario.get("id", ""), "expect": expect})
     return wanted
 
 
@@ -237,6 +243,22 @@ def explain_absence(events: pd.DataFrame, device: str, key: str, threshold: int,
     return f"registered on {threshold} or more devices, or its action never ran as a rare group"
 
 
+def unmet_expectations(found: RegistrationResult, expect: dict[str, Any]) -> list[str]:
+    """What ``expect`` (``sets.yaml``: ``signals``, ``remote_ip``, ``network_logon``, ``deleted``)
+    asks that ``found`` does not show."""
+    unmet = []
+    missing = [s for s in expect.get("signals") or [] if s not in found.signals]
+    if missing:
+        unmet.append("signal " + ", ".join(missing) + " did not fire")
+    if expect.get("remote_ip") and found.remote_ip != str(expect["remote_ip"]):
+        unmet.append(f"remote IP {expect['remote_ip']} expected, got {found.remote_ip or 'none'}")
+    if "network_logon" in expect and bool(expect["network_logon"]) != found.network_logon:
+        unmet.append("network logon " + ("expected, not joined" if expect["network_logon"] else "not expected"))
+    if "deleted" in expect and bool(expect["deleted"]) != bool(found.deleted_at):
+        unmet.append("deletion " + ("expected, none reported" if expect["deleted"] else "reported, none expected"))
+    return unmet
+
+
 def evaluate_registrations(set_id: str, result: Any, expected: Sequence[dict[str, Any]], events: pd.DataFrame,
                            processes: pd.DataFrame, threshold: int) -> list[RegistrationResult]:
     """For each expected registration: where the hunt put it, its signals, caller and address.
@@ -272,6 +294,7 @@ def evaluate_registrations(set_id: str, result: Any, expected: Sequence[dict[str
                                    threshold)
         else:
             found.why = explain_absence(events, device, key, threshold, processes)
+        found.unmet = unmet_expectations(found, dict(wanted.get("expect") or {}))
         if found.network_logon and not found.remote_ip:
             found.why = "; ".join(filter(None, [found.why, "the network logon of its session records no address "
                                                 "(Security 4624 with IpAddress '-')"]))
@@ -327,13 +350,13 @@ def markdown_section(results: Sequence[RegistrationResult], positives: Sequence[
              "(the task behind a rare launch), the companion table `task_registrations` (a rare registration "
              "whose task never ran in the data), or nowhere.", "",
              "| Set | Device | Task | Found in | Signals | Registered by (process) | Network logon, remote IP | "
-             "Deleted at | Why |", "|---|---|---|---|---|---|---|---|---|"]
+             "Deleted at | As expected | Why |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         logon = ("yes, " + (r.remote_ip or "no address")) if r.network_logon else "no"
         by = r.registered_by + (f" ({r.registered_by_process})" if r.registered_by_process else "")
         lines.append(f"| {_cell(r.set_id)} | {_cell(r.device)} | `{_cell(r.task_name)}` | {_cell(r.found_in)} | "
                      f"{_cell(', '.join(r.signals))} | {_cell(by)} | {_cell(logon)} | {_cell(r.deleted_at)} | "
-                     f"{_cell(r.why)} |")
+                     f"{_cell('no: ' + '; '.join(r.unmet) if r.unmet else 'yes')} | {_cell(r.why)} |")
     lines += ["", "False positives on ordinary tasks: registrations of tasks no set expects that the companion "
               "table lists, and the task signals that fire on rare groups no label marks malicious.", "",
               "| Set | Registration rows | Ordinary in task_registrations | Of those, ran unseen | "

@@ -190,7 +190,7 @@ def test_markdown_cells_cannot_break_the_table():
     found = task_report.RegistrationResult("s", "pc", "\\a|b\nc`d", why="x | y")
     text = task_report.markdown_section([found], [])
     row = next(line for line in text.splitlines() if line.startswith("| s |"))
-    assert row.count(" | ") == 8  # nine cells: the pipes of the task name and why are escaped
+    assert row.count(" | ") == 9  # ten cells: the pipes of the task name and why are escaped
     assert "`\\a\\|b c'd`" in row
 
 
@@ -240,3 +240,23 @@ def test_reconvert_reads_the_checked_raw_files(tmp_path, monkeypatch):
     with pytest.raises(get_recordings.FetchError, match="SHA-256"):
         get_recordings.raw_files(evaluation_set)
 
+
+
+def test_unmet_expectations_name_what_the_hunt_did_not_show():
+    found = task_report.RegistrationResult("s", "fs01", r"\t", signals=["registered_remotely"], network_logon=True,
+                                           remote_ip="", deleted_at="2021-06-10T21:21:26.4066520Z")
+    assert task_report.unmet_expectations(found, {"signals": ["registered_remotely"], "network_logon": True,
+                                                  "deleted": True}) == []
+    assert task_report.unmet_expectations(found, {"signals": ["registered_remotely", "deleted_after_run"],
+                                                  "remote_ip": "10.23.123.11", "deleted": False}) == [
+        "signal deleted_after_run did not fire", "remote IP 10.23.123.11 expected, got none",
+        "deletion reported, none expected"]
+
+
+def test_manifest_expectations_are_well_formed():
+    allowed = {"signals", "network_logon", "remote_ip", "deleted"}
+    expectations = [r["expect"] for s in manifest.load() for r in s.registrations() if "expect" in r]
+    assert expectations, "sets.yaml states what some real registrations should show"
+    for expect in expectations:
+        assert set(expect) <= allowed, expect
+        assert all(isinstance(s, str) for s in expect.get("signals", []))
