@@ -345,7 +345,7 @@ def _cell(text: Any) -> str:
 
 def markdown_section(results: Sequence[RegistrationResult], positives: Sequence[FalsePositives]) -> str:
     """The report's section: one row per expected registration, then the false positives."""
-    lines = ["## Task definitions on real registrations", "",
+    lines = ["### Task definitions: expected registrations and false positives", "",
              "Where the hunt puts each expected malicious task registration: a rare group's `TaskDefinitions` "
              "(the task behind a rare launch), the companion table `task_registrations` (a rare registration "
              "whose task never ran in the data), or nowhere.", "",

@@ -165,7 +165,7 @@ def test_the_report_section_says_where_each_expected_registration_went(hunted):
     report = SetReport(set_id="lab", registrations=found,
                        task_false_positives=task_report.false_positives("lab", result, expected[:2], events, [0]))
     text = markdown([report], [], "default hunt")
-    section = text.split("## Task definitions on real registrations", 1)[1]
+    section = text.split("### Task definitions: expected registrations and false positives", 1)[1]
     assert r"| lab | fs01.lab.example | `\XyZtask` | rare group, rank 1 |" in section
     assert "| yes, 10.9.8.7 | 2024-06-01T10:00:05.0000000Z |" in section
     # two Created rows (the deletions are not registrations), both expected: no ordinary one counted
