@@ -29,7 +29,7 @@ MAPPING = """\
 | Sysmon 12/13/14 | DeviceRegistryEvents | RegistryKeyCreated, RegistryKeyDeleted, RegistryValueDeleted, RegistryValueSet, RegistryKeyRenamed |
 | Sysmon 22 | DeviceEvents | DnsQueryResponse (`AdditionalFields` = `{"DnsQueryString": ...}`) |
 | Security 4624/4625 | DeviceLogonEvents | LogonSuccess, LogonFailed |
-| Security 4698/4702/4699 | DeviceEvents | ScheduledTaskCreated, ScheduledTaskUpdated, ScheduledTaskDeleted (`AdditionalFields` = `{"TaskName": ..., "TaskContent": <task XML>}`) |
+| Security 4698/4702/4699 | DeviceEvents | ScheduledTaskCreated, ScheduledTaskUpdated, ScheduledTaskDeleted (`AdditionalFields` = `{"TaskName": ..., "TaskContent": <task XML>, "Subject*": <the caller>}`) |
 
 The column rules are those of the kit's other converted data (see `evaluation/README.md`):
 Sysmon's `UtcTime` is the clock, Security events are moved onto it; command lines lose a leading
