@@ -97,8 +97,8 @@ def run_hunt(source: HuntInput, params: HuntParams | None = None, indicators: bo
     # tasks: the registered task behind each group (who, how, when; hidden or deleted), and the
     # rare registrations whose task never ran
     events = TaskEvents(**source.task_events(params))
-    rare_tasks, registrations = task_definitions(rare_tasks, task_starts, events, params,
-                                                 ran_elsewhere=fleet.group_counts)
+    ran = fleet.scheduler_groups if fleet.scheduler_groups is not None else fleet.group_counts
+    rare_tasks, registrations = task_definitions(rare_tasks, task_starts, events, params, ran_elsewhere=ran)
     # history: what earlier runs saw, and the analysts' verdicts
     memory = open_memory(params, launches, fleet.group_counts)
     if memory is not None:

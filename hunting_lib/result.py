@@ -29,6 +29,8 @@ class Launches:
     flagged: pd.DataFrame
     in_scope: pd.DataFrame | None = None
     aggregated_reports: int = 0
+    #: Every group any task host launched, in scope or not (``FleetContext.scheduler_groups``).
+    scheduler_groups: pd.DataFrame | None = None
 
 
 @dataclass

@@ -63,13 +63,42 @@ def test_logons_are_read_only_for_the_sessions_that_registered_tasks(sample_tabl
     sessions = subject_sessions(frames["registrations"])
     assert not sessions["LogonId"].isin([0x3E7, 0x3E4, 0x3E5]).any()
     pairs = set(zip(sessions["DeviceName"], sessions["LogonId"]))
-    assert frames["logons"].shape[0] >= 1
-    assert set(zip(frames["logons"]["DeviceName"], frames["logons"]["LogonId"].astype(int))) <= pairs
-    assert (frames["logons"]["LogonType"] == "Network").any()
+    accounts = set(zip(sessions["DeviceName"], sessions["AccountName"]))
+    logons = frames["logons"]
+    assert logons.shape[0] >= 1
+    own = [(d, int(i)) in pairs for d, i in zip(logons["DeviceName"], logons["LogonId"])]
+    # the rest: network logons of a registering account on its device (a caller's other sessions)
+    same_account = [(d, a.lower()) in accounts and t == "Network"
+                    for d, a, t in zip(logons["DeviceName"], logons["AccountName"], logons["LogonType"])]
+    assert any(own) and all(o or s for o, s in zip(own, same_account))
+    assert (logons["LogonType"] == "Network").any()
 
 
 def test_subject_logon_ids_read_hex_and_decimal():
     rows = pd.DataFrame({"DeviceName": ["a", "a", "b", "c"],
-                         "AdditionalFields": ['{"SubjectLogonId":"0x1A2B3C"}', '{"SubjectLogonId": 1715004}',
+                         "AdditionalFields": ['{"SubjectLogonId":"0x1A2B3C","SubjectUserName":"Adm"}',
+                                              '{"SubjectLogonId": 1715004, "SubjectUserName":"adm"}',
                                               '{"SubjectLogonId":"0x3e7"}', "not json"]})
-    assert subject_sessions(rows).to_dict("records") == [{"DeviceName": "a", "LogonId": 1715004}]
+    assert subject_sessions(rows).to_dict("records") == [{"DeviceName": "a", "LogonId": 1715004, "AccountName": "adm"}]
+
+
+@pytest.mark.parametrize("published", [False, True], ids=["extended", "published"])
+def test_a_scanned_hunt_finds_the_same_definitions_history_counts_and_registrations(parquet_copy, published):
+    import json
+
+    from hunting_lib import HuntParams, run_hunt
+
+    params = HuntParams.published() if published else HuntParams()
+    full, scanned = run_hunt(SAMPLE_DATA, params), run_hunt(parquet_copy, params)
+    assert full.reader["reader"] == "full" and scanned.reader["reader"] == "scan"
+    as_text = lambda frame: json.dumps(frame.to_dict("records"), default=str, sort_keys=True)  # noqa: E731
+    columns = ["GroupKey", "TaskDefinitions", "registered_remotely", "registered_before_first_run",
+               "registered_by_script_host", "deleted_after_run", "registered_outside_api", "Score"]
+    assert sum(map(bool, full.rare_tasks["TaskDefinitions"])) >= 5
+    assert as_text(full.rare_tasks[columns]) == as_text(scanned.rare_tasks[columns])
+    assert as_text(full.task_registrations) == as_text(scanned.task_registrations)
+    for name in ("group_counts", "scheduler_groups"):
+        left, right = (getattr(r.fleet, name).sort_values(["FileName", "ProcessCommandLine", "FolderPath"],
+                                                            ignore_index=True) for r in (full, scanned))
+        assert len(left) > 20
+        pd.testing.assert_frame_equal(left, right, check_dtype=False, obj=name)

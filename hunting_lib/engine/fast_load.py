@@ -91,7 +91,8 @@ def _fleet(values: dict[str, Any]) -> Any:
                         pd.Series(values.get("task_devices", {}), dtype="int64"),
                         pd.Series(values.get("ip_devices", {}), dtype="int64"),
                         int(values.get("aggregated_reports", 0)),
-                        pd.Series(values.get("program_devices", {}), dtype="int64"), counts)
+                        pd.Series(values.get("program_devices", {}), dtype="int64"), counts,
+                        pd.DataFrame(values.get("scheduler_groups") or {c: [] for c in GROUP_COUNT_COLUMNS[:3]}))
 
 
 def load_for_hunt(data_dir: str | Path, params: HuntParams, columns: dict[str, list[str]],

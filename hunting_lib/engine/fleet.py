@@ -21,6 +21,7 @@ import pandas as pd
 from hunting_lib.engine.addresses import ip_kind
 from hunting_lib.engine.kql_ops import on_uniques
 from hunting_lib.engine.paths import normalised
+from hunting_lib.engine.query import seed_literals
 from hunting_lib.engine.rarity import window_mask
 from hunting_lib.params import HuntParams
 
@@ -43,6 +44,7 @@ class FleetContext:
     - ``ip_devices``: per remote IP, the devices that contacted it in the window (only the IPs
       the rare tasks' processes contacted are needed);
     - ``aggregated_reports``: launches recorded as Defender aggregated reports;
+    - ``scheduler_groups``: every group any task host launched, in scope or not;
     - ``group_counts``: every (FileName, ProcessCommandLine, FolderPath) group in scope, rare or
       not, with ``Count``, ``DeviceCount``, ``FirstSeen`` and ``LastSeen``: what hunt history
       records, so that "new" means new to the scheduler, not new among findings (``group_counts``).
@@ -54,6 +56,9 @@ class FleetContext:
     aggregated_reports: int = 0
     program_devices: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
     group_counts: pd.DataFrame | None = field(default=None, repr=False)
+    #: Every (FileName, ProcessCommandLine, FolderPath) a task host launched in the window, in any
+    #: scope (System32 programs the hunt leaves out too): a registered task "ran" if it is here.
+    scheduler_groups: pd.DataFrame | None = field(default=None, repr=False)
 
     def fleet_devices(self, keys: pd.Series) -> pd.Series:
         """Devices running each key's task in the fleet (0 for unknown keys)."""
@@ -122,3 +127,17 @@ def group_counts(starts: pd.DataFrame, params: HuntParams) -> pd.DataFrame:
                          FirstSeen=("Timestamp", "min"), LastSeen=("Timestamp", "max")).reset_index()
     return counts[GROUP_COUNT_COLUMNS].sort_values(["Count", "FileName", "ProcessCommandLine"],
                                                    kind="stable", ignore_index=True)
+
+
+def scheduler_groups(processes: pd.DataFrame, scoped, params: HuntParams) -> pd.DataFrame:
+    """Every (FileName, ProcessCommandLine, FolderPath) a task host launched in the window, in
+    any scope: the extended scope's launches in and out of scope, or, published, every child of
+    the Schedule service's command lines (before the seed's steps 2-3 leave System32 out)."""
+    keys = ["FileName", "ProcessCommandLine", "FolderPath"]
+    if params.scope == "published":
+        children = (processes["InitiatingProcessFileName"].eq(seed_literals().parent_file_name)
+                    & processes["InitiatingProcessCommandLine"].isin(list(params.parent_command_lines))).to_numpy()
+        launched = processes.loc[children & window_mask(processes["Timestamp"], params), keys]
+    else:
+        launched = pd.concat([scoped.in_scope[keys], scoped.system32_hosts[keys]], ignore_index=True)
+    return launched.drop_duplicates(ignore_index=True)

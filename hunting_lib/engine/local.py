@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,7 +13,7 @@ import pandas as pd
 
 from hunting_lib.engine.columns import hunt_columns
 from hunting_lib.engine.correlate import process_activity_rows, stack_newest_first, task_activity_rows
-from hunting_lib.engine.fleet import FleetContext, fleet_context
+from hunting_lib.engine.fleet import FleetContext, fleet_context, scheduler_groups
 from hunting_lib.engine.loader import DataFolder, ensure_columns
 from hunting_lib.engine.rarity import find_rare_tasks
 from hunting_lib.engine.scope import host_tripwire_starts, scoped_task_starts
@@ -66,7 +67,8 @@ class LocalTables:
         scoped = scoped_task_starts(self.tables[PROCESS_TABLE], params)
         rare_tasks = find_rare_tasks(scoped.in_scope, params)
         flagged = host_tripwire_starts(self.tables, scoped.system32_hosts, params)
-        return Launches(rare_tasks, scoped.in_scope, flagged, scoped.in_scope, scoped.aggregated_reports)
+        return Launches(rare_tasks, scoped.in_scope, flagged, scoped.in_scope, scoped.aggregated_reports,
+                        scheduler_groups(self.tables[PROCESS_TABLE], scoped, params))
 
     def activity_rows(self, params: HuntParams, task_starts: pd.DataFrame, rare_tasks: pd.DataFrame) -> pd.DataFrame:
         """Step 5: the rare groups' activity rows, by the chosen match mode.
@@ -90,7 +92,8 @@ class LocalTables:
     def fleet(self, params: HuntParams, launches: Launches, activity_rows: pd.DataFrame) -> FleetContext:
         if self.scanned_fleet is not None:
             return self.scanned_fleet
-        return fleet_context(self.tables, launches.in_scope, activity_rows, params, launches.aggregated_reports)
+        return replace(fleet_context(self.tables, launches.in_scope, activity_rows, params, launches.aggregated_reports),
+                       scheduler_groups=launches.scheduler_groups)
 
     def file_information(self, params: HuntParams, rare_tasks: pd.DataFrame,
                          task_starts: pd.DataFrame) -> pd.DataFrame | None:

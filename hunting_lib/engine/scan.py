@@ -375,6 +375,8 @@ def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
     groups = in_scope.group_by(_GROUP).agg(pl.len().alias("Count"),
                                            pl.col("DeviceName").n_unique().alias("DeviceCount")).collect()
     history_counts = _history_counts(in_scope, request, pl)
+    launched_groups = launches.select(_GROUP).unique()
+    launched_groups = {c: launched_groups[c].to_list() for c in _GROUP}
     maybe_rare = pl.col("Count") < request.threshold
     if request.max_devices is not None:
         maybe_rare |= pl.col("DeviceCount") <= request.max_devices
@@ -453,7 +455,7 @@ def _scan(files: dict[str, Path], request: ScanRequest, pl: Any) -> ScanResult:
     rows = {t: pl.concat(parts, how="diagonal_relaxed").unique(_ROW).sort(_ROW) for t, parts in found.items()}
     fleet = {"devices": devices, "aggregated_reports": aggregated_reports,
              "task_devices": per_key, "ip_devices": ip_devices, "program_devices": per_program,
-             "group_counts": history_counts}
+             "group_counts": history_counts, "scheduler_groups": launched_groups}
     return ScanResult(files, rows, fleet)
 
 

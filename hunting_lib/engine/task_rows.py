@@ -76,26 +76,44 @@ def task_cache_mask(frame: pd.DataFrame) -> pd.Series:
 
 
 def subject_sessions(registrations: pd.DataFrame) -> pd.DataFrame:
-    """(DeviceName, LogonId) of the sessions that registered tasks: ``SubjectLogonId`` in the
-    registration's AdditionalFields, hex (``0x3e7``) or decimal."""
+    """(DeviceName, LogonId, AccountName) of the sessions that registered tasks: ``SubjectLogonId``
+    in the registration's AdditionalFields, hex (``0x3e7``) or decimal, and ``SubjectUserName``
+    lower-cased ("" when absent)."""
+    columns = {"DeviceName": pd.Series(dtype=object), "LogonId": pd.Series(dtype="int64"),
+               "AccountName": pd.Series(dtype=object)}
     if registrations.empty or "AdditionalFields" not in registrations:
-        return pd.DataFrame({"DeviceName": pd.Series(dtype=object), "LogonId": pd.Series(dtype="int64")})
+        return pd.DataFrame(columns)
     text = registrations["AdditionalFields"].fillna("").astype(str)
     found = text.str.extract(r'"SubjectLogonId"\s*:\s*"?(0[xX][0-9a-fA-F]+|\d+)"?', expand=False)
-    sessions = pd.DataFrame({"DeviceName": registrations["DeviceName"], "raw": found}).dropna()
+    account = text.str.extract(r'"SubjectUserName"\s*:\s*"((?:[^"\\]|\\.)*)"', expand=False)
+    sessions = pd.DataFrame({"DeviceName": registrations["DeviceName"], "raw": found,
+                             "AccountName": account.fillna("").str.lower()}).dropna(subset=["raw"])
+    if sessions.empty:
+        return pd.DataFrame(columns)
     sessions["LogonId"] = sessions["raw"].map(lambda v: int(v, 16) if v.lower().startswith("0x") else int(v))
     # 0x3e7, 0x3e4, 0x3e5: SYSTEM, NETWORK SERVICE, LOCAL SERVICE; never a network logon
     sessions = sessions[~sessions["LogonId"].isin([0x3E7, 0x3E4, 0x3E5])]
-    return sessions[["DeviceName", "LogonId"]].drop_duplicates(ignore_index=True)
+    return sessions[["DeviceName", "LogonId", "AccountName"]].drop_duplicates(ignore_index=True)
 
 
-def _logon_mask(logons: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
+def logon_mask(logons: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
+    """The registering sessions' own logons, and the network logons of the same accounts on the
+    same devices: an NTLM caller often opens several sessions a few milliseconds apart, and only
+    one of them records the remote address (``tasks.registrations.with_network_logons``)."""
     if logons.empty or sessions.empty or "LogonId" not in logons:
         return pd.Series(False, index=logons.index)
     ids = pd.to_numeric(logons["LogonId"], errors="coerce")
+    devices = logons["DeviceName"].astype(object)
     wanted = pd.MultiIndex.from_frame(sessions[["DeviceName", "LogonId"]].astype({"LogonId": "int64"}))
-    pairs = pd.MultiIndex.from_arrays([logons["DeviceName"].astype(object), ids.fillna(-1).astype("int64")])
-    return pd.Series(pairs.isin(wanted), index=logons.index)
+    own = pd.MultiIndex.from_arrays([devices, ids.fillna(-1).astype("int64")]).isin(wanted)
+    named = sessions[sessions["AccountName"].ne("")]
+    if named.empty or "AccountName" not in logons or "LogonType" not in logons:
+        return pd.Series(own, index=logons.index)
+    accounts = pd.MultiIndex.from_frame(named[["DeviceName", "AccountName"]])
+    same_account = pd.MultiIndex.from_arrays(
+        [devices, logons["AccountName"].fillna("").astype(str).str.lower()]).isin(accounts)
+    network = logons["LogonType"].fillna("").astype(str).eq("Network").to_numpy()
+    return pd.Series(own | (same_account & network), index=logons.index)
 
 
 def _columns(table: str, frame: pd.DataFrame) -> list[str]:
@@ -113,7 +131,7 @@ def task_event_frames(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
     if len(cache):
         cache = cache[cache["DeviceName"].isin(_suspect_devices(cache)).to_numpy()]
     sessions = subject_sessions(registrations)
-    logons = logons.loc[_logon_mask(logons, sessions), _columns("DeviceLogonEvents", logons)] if len(logons) else empty
+    logons = logons.loc[logon_mask(logons, sessions), _columns("DeviceLogonEvents", logons)] if len(logons) else empty
     return {"registrations": registrations.reset_index(drop=True), "registry": cache.reset_index(drop=True),
             "logons": logons.reset_index(drop=True)}
 
@@ -141,14 +159,20 @@ def task_event_frames_from_files(files: Mapping[str, Any], slices: FindingSlices
     sessions = subject_sessions(registrations)
     devices = sorted(set(sessions["DeviceName"]))
     ids = sorted(set(int(v) for v in sessions["LogonId"]))
+    accounts = sorted(set(sessions["AccountName"]) - {""})
 
     def logon_where(pl: Any, present: dict[str, Any]) -> Any:
         if not devices or "LogonId" not in present or "DeviceName" not in present:
             return pl.lit(False)
-        return (pl.col("DeviceName").cast(pl.String).is_in(devices)
-                & pl.col("LogonId").cast(pl.Int64, strict=False).is_in(ids))
+        wanted = pl.col("LogonId").cast(pl.Int64, strict=False).is_in(ids)
+        if accounts and "AccountName" in present and "LogonType" in present:
+            # a superset (ASCII case folds itself; others are kept): pandas tests the pairs exactly
+            name = pl.col("AccountName").cast(pl.String)
+            wanted |= (pl.col("LogonType").cast(pl.String) == "Network") & (
+                name.str.to_lowercase().is_in(accounts) | (name.str.len_bytes() != name.str.len_chars()))
+        return pl.col("DeviceName").cast(pl.String).is_in(devices) & wanted
 
     logons = slices.read_rows("DeviceLogonEvents", TASK_EVENT_COLUMNS["DeviceLogonEvents"], logon_where,
-                              lambda frame: _logon_mask(frame, sessions), "task_logons")
-    logons = logons[_logon_mask(logons, sessions)].reset_index(drop=True)
+                              lambda frame: logon_mask(frame, sessions), "task_logons")
+    logons = logons[logon_mask(logons, sessions)].reset_index(drop=True)
     return {"registrations": registrations, "registry": cache, "logons": logons}

@@ -29,7 +29,7 @@ from hunting_lib.engine.loader import apply_schema, ensure_columns
 from hunting_lib.engine.paths import normalised
 from hunting_lib.engine.progress import progress
 from hunting_lib.engine.rarity import GROUP_KEYS, TASK_START_COLUMNS, rare_from_statistics
-from hunting_lib.engine.task_rows import subject_sessions, task_cache_mask
+from hunting_lib.engine.task_rows import logon_mask, subject_sessions, task_cache_mask
 from hunting_lib.errors import DataWarning
 from hunting_lib.params import HuntParams
 from hunting_lib.remote.kql import dialect
@@ -265,9 +265,7 @@ def remote_task_events(source, params: HuntParams) -> dict[str, pd.DataFrame]:
         logons = typed_rows(concat_pieces(run_complete(source, "task_logons", lookback, params.end,
                                                        sessions=sessions)),
                             "DeviceLogonEvents", TASK_EVENT_COLUMNS["DeviceLogonEvents"])
-        pairs = pd.MultiIndex.from_frame(sessions.astype({"LogonId": "int64"}))
-        ids = pd.to_numeric(logons["LogonId"], errors="coerce").fillna(-1).astype("int64")
-        logons = logons[pd.MultiIndex.from_arrays([logons["DeviceName"].astype(object), ids]).isin(pairs)]
+        logons = logons[logon_mask(logons, sessions).to_numpy()]
     return {"registrations": registrations, "registry": cache, "logons": logons.reset_index(drop=True)}
 
 

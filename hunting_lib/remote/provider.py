@@ -147,8 +147,9 @@ def _renderers() -> dict[str, Callable[..., str]]:
         "file_certificates": lambda p, t, v: render_file_certificates_kql(p, v["sha1s"], t),
         "task_registrations": lambda p, t, v: render_task_registrations_kql(p, t),
         "task_cache": lambda p, t, v: render_task_cache_kql(p, t),
-        "task_logons": lambda p, t, v: render_task_logons_kql(p, v["sessions"]["DeviceName"].astype(str),
-                                                              v["sessions"]["LogonId"], t),
+        "task_logons": lambda p, t, v: render_task_logons_kql(
+            p, v["sessions"]["DeviceName"].astype(str), v["sessions"]["LogonId"], t,
+            v["sessions"].get("AccountName", pd.Series(dtype=object)).fillna("").astype(str)),
     }
 
 

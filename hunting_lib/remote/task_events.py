@@ -56,11 +56,14 @@ def render_task_cache_kql(params: HuntParams, target: str | Dialect = "defender"
 
 
 def render_task_logons_kql(params: HuntParams, devices: Iterable[str], logon_ids: Iterable[int],
-                           target: str | Dialect = "defender") -> str:
-    """The logons of the given sessions: device names and logon ids as literals (the exact pairs
-    are matched where the rows arrive)."""
+                           target: str | Dialect = "defender", accounts: Iterable[str] = ()) -> str:
+    """The logons of the given sessions, and the network logons of the given accounts on those
+    devices (an NTLM caller's other sessions): names and ids as literals (the exact pairs are
+    matched where the rows arrive)."""
     target = dialect(target) if isinstance(target, str) else target
     ids = ", ".join(str(int(i)) for i in sorted(set(logon_ids))) or "-1"
+    names = sorted(set(a for a in accounts if a))
+    same_account = (f' or (LogonType == "Network" and AccountName in~ {kql_string_list(names)})' if names else "")
     return (_header(params) + target.tables["DeviceLogonEvents"] + window_filter(params, target.time_column)
             + f"\n| where DeviceName in {kql_string_list(sorted(set(devices)))}"
-            + f"\n| where LogonId in ({ids})" + _project("DeviceLogonEvents"))
+            + f"\n| where LogonId in ({ids}){same_account}" + _project("DeviceLogonEvents"))
