@@ -78,3 +78,41 @@ def test_match_actions_pairs_by_device_and_program():
     assert sorted(set(zip(anywhere["_row"], anywhere["TaskId"]))) == [(0, 10), (0, 13), (1, 11), (1, 12),
                                                                       (2, 10), (2, 13)]
     assert match_actions(actions.iloc[0:0], runs, on=["_device"]).empty
+
+
+SHELL = "C:\\tools\\shell.cmd"
+# A batch script runs as cmd.exe /c <script> <arguments> (CreateProcess starts the interpreter for
+# it); the whole command line may be quoted once more, and /C may be upper case.
+SCRIPT_CASES = [
+    (SHELL, "", CMD, 'C:\\Windows\\system32\\cmd.exe /c "C:\\tools\\shell.cmd"', True),
+    (SHELL, "", CMD, 'C:\\Windows\\system32\\cmd.exe /C ""C:\\tools\\shell.cmd" "', True),
+    (SHELL, "-x 1", CMD, 'C:\\Windows\\system32\\cmd.exe /c ""C:\\tools\\shell.cmd" -x 1"', True),
+    (SHELL, "-x 1", CMD, 'cmd.exe /d /s /c "C:\\tools\\shell.cmd -x 1"', True),
+    ('"%ProgramData%\\a b\\run.bat"', "", "C:\\Windows\\SysWOW64\\cmd.exe", 'cmd /c "C:\\ProgramData\\a b\\run.bat"',
+     True),
+    ("run.bat", "", CMD, "cmd.exe /c D:\\jobs\\run.bat", True),  # no folder registered: any folder
+    # near misses: another script, cmd.exe running something else, other arguments, another cmd.exe
+    (SHELL, "", CMD, 'C:\\Windows\\system32\\cmd.exe /c "C:\\tools\\other.cmd"', False),
+    (SHELL, "", CMD, "C:\\Windows\\system32\\cmd.exe /c whoami", False),
+    (SHELL, "", CMD, "C:\\Windows\\system32\\cmd.exe /c C:\\tools\\shell.cmd & whoami", False),
+    (SHELL, "", CMD, "C:\\Windows\\system32\\cmd.exe /k C:\\tools\\shell.cmd", False),
+    (SHELL, "", CMD, "C:\\Windows\\system32\\cmd.exe /c D:\\tools\\shell.cmd", False),
+    (SHELL, "-x 1", CMD, "C:\\Windows\\system32\\cmd.exe /c C:\\tools\\shell.cmd", False),
+    (SHELL, "-x 1", CMD, "C:\\Windows\\system32\\cmd.exe /c C:\\tools\\shell.cmd -x 2", False),
+    (SHELL, "", "C:\\Temp\\cmd.exe", "C:\\Temp\\cmd.exe /c C:\\tools\\shell.cmd", False),
+    (SHELL, "", "C:\\tools\\shell.cmd", "C:\\tools\\shell.cmd", False),  # a script is never the process
+]
+
+
+@pytest.mark.parametrize("command, arguments, folder_path, command_line, expected", SCRIPT_CASES)
+def test_a_script_action_against_a_cmd_launch(command, arguments, folder_path, command_line, expected):
+    assert action_matches(command, arguments, folder_path, command_line) is expected
+
+
+def test_match_actions_pairs_a_script_with_its_cmd_launch():
+    actions = pd.DataFrame({"_row": [0, 1], "Command": [SHELL, "C:\\tools\\other.bat"], "Arguments": ["", ""]})
+    runs = pd.DataFrame({"TaskId": [10, 11, 12], "FileName": ["cmd.exe", "cmd.exe", "shell.cmd"],
+                         "FolderPath": [CMD, CMD, SHELL],
+                         "ProcessCommandLine": ['cmd.exe /c "C:\\tools\\shell.cmd"', "cmd.exe /c whoami", SHELL]})
+    pairs = match_actions(actions, runs)
+    assert sorted(zip(pairs["_row"], pairs["TaskId"])) == [(0, 10)]

@@ -37,6 +37,12 @@ USER_VARIABLES = {
     "temp": r"\appdata\local\temp", "tmp": r"\appdata\local\temp",
 }
 _PROFILE = r"c:\\users\\[^\\]+"
+#: Scripts the command interpreter runs: the Task Scheduler starts them as ``cmd.exe /c <script>``.
+SCRIPT_EXTENSIONS = (".bat", ".cmd")
+#: Where the interpreter of a script action lives (64- and 32-bit System32).
+_INTERPRETER_PATH = r"c:\\windows\\(?:system32|syswow64|sysnative)\\cmd\.exe"
+#: ``cmd.exe``, any other switches (``/d``, ``/s``, ``/e:on``), then ``/c`` and the script's command line.
+_INTERPRETER_LINE = r"(?:\S*\\)?cmd(?:\.exe)?(?:\s*/(?!c)[a-z](?::[a-z0-9]+)?)*\s*/c\s*"
 _VARIABLE = re.compile(r"%([^%\s\\]+)%")
 _SPACES = re.compile(r"\s+")
 _HAS_EXTENSION = re.compile(r"\.[a-z0-9]{1,5}$")
@@ -83,11 +89,46 @@ def program_name(command: object) -> str:
     return name if _HAS_EXTENSION.search(name) else f"{name}.exe"
 
 
+def is_script(command: object) -> bool:
+    """Whether an action's command is a batch script (``.bat``/``.cmd``), which runs as cmd.exe."""
+    return program_name(command).endswith(SCRIPT_EXTENSIONS)
+
+
+def launched_program(command: object) -> str:
+    """The file name of the process an action's command starts: its program, or ``cmd.exe``
+    for a batch script."""
+    name = program_name(command)
+    return "cmd.exe" if name.endswith(SCRIPT_EXTENSIONS) else name
+
+
+def _script_patterns(command: str, arguments: str) -> tuple[re.Pattern | None, re.Pattern, str]:
+    r"""A batch script's run: cmd.exe from System32 whose command line is ``/c`` and the script's.
+
+    A script is no image Windows can start: CreateProcess runs the command interpreter for it.
+    Microsoft's CreateProcessW reference (learn.microsoft.com, processthreadsapi, "To run a batch
+    file") says a batch file needs ``cmd.exe`` with ``/c`` and the batch file's name; ReactOS's kernel32 (dll/win32/kernel32/client/proc.c, ``CMD_STRING``
+    ``"cmd /c "``) prefixes the original command line with exactly that; the real VMware Tools
+    launch in this project's yamato recording reads ``cmd.exe /c ""C:\...\resume-vm-default.bat""``
+    (the whole command line quoted once more). Case (``/C``) and quotes fall away in
+    ``normalise``; other switches before ``/c`` (``/d /s``) are allowed, as launchers add them.
+    """
+    name = program_name(command)
+    has_folder = bool(re.search(r"[\\/]", command)) or command.startswith("%")
+    # the script's folder shows only in the command line (FolderPath is cmd.exe's), so it must be there
+    script = text_pattern(command) if has_folder else rf"(?:\S*\\)?{re.escape(name)}"
+    tail = rf"\s+{text_pattern(arguments)}" if arguments else ""
+    variables = list(_VARIABLE.finditer(arguments))
+    literal_end = arguments[variables[-1].end():] if variables else arguments
+    return re.compile(_INTERPRETER_PATH), re.compile(_INTERPRETER_LINE + script + tail), literal_end
+
+
 @lru_cache(maxsize=4096)
 def _action_patterns(command: str, arguments: str) -> tuple[re.Pattern | None, re.Pattern, str]:
     """(the path a launch must have, or None when the command names no folder; the command
     line it must have; the literal text that command line must end with, a cheap first test)."""
     command, arguments = normalise(command), normalise(arguments)
+    if is_script(command):
+        return _script_patterns(command, arguments)
     name = program_name(command)
     add_exe = "" if _HAS_EXTENSION.search(command) else r"(?:\.exe)?"
     has_folder = bool(re.search(r"[\\/]", command)) or command.startswith("%")
@@ -148,7 +189,7 @@ def match_actions(actions: pd.DataFrame, runs: pd.DataFrame, on: list[str] | Non
     if left.empty or right.empty:
         return left.iloc[0:0].merge(right.iloc[0:0], how="cross") if not on else \
             left.iloc[0:0].merge(right.iloc[0:0], on=on)
-    left["_program"] = left["Command"].map(program_name)
+    left["_program"] = left["Command"].map(launched_program)  # a batch script runs as cmd.exe
     right["_program"] = launch_program(right["FileName"], right["FolderPath"])
     keys = on + ["_program"]
     wanted = left[left["_program"].ne("")][keys + strings[:2]].drop_duplicates().reset_index(drop=True)
