@@ -437,3 +437,33 @@ def test_settings_file_overrides(tmp_path):
     events = TaskEvents(registrations=frame([registration("\\U", whoami_task(), minutes=5 - 120)]))
     wider, _ = task_definitions(groups(starts), starts, events, HuntParams(), config=config)
     assert wider.loc[0, "registered_before_first_run"]
+
+
+SYS32 = "C:\\Windows\\System32\\"
+
+
+@pytest.mark.parametrize("as_category", [False, True])
+def test_a_task_the_scheduler_ran_out_of_scope_did_not_never_run(as_category):
+    """The hunt passes every group the Task Scheduler launched in any scope as ``ran_elsewhere``
+    (System32 programs too): a registration whose action one of them ran is no "never ran"."""
+    tasks = {"\\ClearLog": ("%windir%\\system32\\wevtutil.exe", "cl Application"),
+             "\\Cleanup": ("%windir%\\system32\\cleanmgr.exe", "/sagerun:1"),
+             "\\Patch": ("wusa.exe", "C:\\Patches\\kb1.msu /quiet /norestart"),
+             "\\Script": ("C:\\ProgramData\\Inv\\collect.cmd", "-all"),
+             "\\ClearSystem": ("%windir%\\system32\\wevtutil.exe", "cl System")}  # never launched
+    rows = [registration(name, json_content(spec(actions=[action])), device=f"srv-{i}", report_id=i)
+            for i, (name, action) in enumerate(tasks.items())]
+    launched = pd.DataFrame({
+        "FileName": ["wevtutil.exe", "cleanmgr.exe", "wusa.exe", "cmd.exe", "wevtutil.exe"],
+        "ProcessCommandLine": ["wevtutil.exe cl Application", "cleanmgr.exe /sagerun:1",
+                               '"C:\\Windows\\system32\\wusa.exe" C:\\Patches\\kb1.msu /quiet /norestart',
+                               'C:\\Windows\\system32\\cmd.exe /c ""C:\\ProgramData\\Inv\\collect.cmd" -all"',
+                               "wevtutil.exe cl Security"],
+        "FolderPath": [SYS32 + "wevtutil.exe", SYS32 + "cleanmgr.exe", SYS32 + "wusa.exe", SYS32 + "cmd.exe",
+                       SYS32 + "wevtutil.exe"]})
+    if as_category:  # as a parquet read may hand them on
+        launched = launched.astype("category")
+    _, table = hunt([whoami_launch()], rows, ran_elsewhere=launched)
+    assert table["TaskName"].tolist() == ["\\ClearSystem"]
+    _, unseen = hunt([whoami_launch()], rows)  # without those launches every one of them never ran
+    assert sorted(unseen["TaskName"]) == sorted(tasks)

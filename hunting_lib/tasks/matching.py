@@ -158,10 +158,17 @@ def action_matches(command: str, arguments: str, folder_path: str, command_line:
                   normalise(command_line))
 
 
+def as_text(values: pd.Series) -> pd.Series:
+    """A column as text, "" where missing, whatever its dtype (a parquet read may hand on
+    categoricals, whose ``fillna("")`` raises)."""
+    plain = values.astype(object)
+    return plain.where(plain.notna(), "").astype(str)
+
+
 def launch_program(file_names: pd.Series, folder_paths: pd.Series) -> pd.Series:
     """A launch's program file name, lower case (from its path when the name is missing)."""
-    names = file_names.fillna("").astype(str).str.lower()
-    from_path = folder_paths.fillna("").astype(str).str.lower().str.rsplit("\\", n=1).str[-1]
+    names = as_text(file_names).str.lower()
+    from_path = as_text(folder_paths).str.lower().str.rsplit("\\", n=1).str[-1]
     return names.where(names.ne(""), from_path)
 
 
@@ -182,10 +189,9 @@ def match_actions(actions: pd.DataFrame, runs: pd.DataFrame, on: list[str] | Non
     """
     on = list(on or [])
     strings = ["Command", "Arguments", "FolderPath", "ProcessCommandLine"]
-    left = actions.assign(Command=actions["Command"].fillna("").astype(str),
-                          Arguments=actions["Arguments"].fillna("").astype(str))
-    right = runs.assign(FolderPath=runs["FolderPath"].fillna("").astype(str),
-                        ProcessCommandLine=runs["ProcessCommandLine"].fillna("").astype(str))
+    left = actions.assign(Command=as_text(actions["Command"]), Arguments=as_text(actions["Arguments"]))
+    right = runs.assign(FileName=as_text(runs["FileName"]), FolderPath=as_text(runs["FolderPath"]),
+                        ProcessCommandLine=as_text(runs["ProcessCommandLine"]))
     if left.empty or right.empty:
         return left.iloc[0:0].merge(right.iloc[0:0], how="cross") if not on else \
             left.iloc[0:0].merge(right.iloc[0:0], on=on)

@@ -50,7 +50,8 @@ def text_column(frame: pd.DataFrame, column: str) -> pd.Series:
     """A string column as text ("" where absent or missing), whatever the export gave."""
     if column not in frame.columns:
         return pd.Series("", index=frame.index, dtype=object)
-    return frame[column].fillna("").astype(str)
+    values = frame[column].astype(object)  # a categorical's fillna("") would raise
+    return values.where(values.notna(), "").astype(str)
 
 
 def task_events_from_tables(tables: Mapping[str, pd.DataFrame]) -> TaskEvents:
