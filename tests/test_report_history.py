@@ -204,3 +204,12 @@ def test_a_benign_verdict_from_the_form_shows_in_the_next_report(reports):
     else:
         assert task["SuppressedBy"].startswith("verdict:") and item.endswith("(suppressed)")
     assert reports[0]["page"].texts("data-whatsnew", "verdict") == []  # none before it was recorded
+
+
+def test_headless_the_verdicts_section_lists_every_rare_groups_key(reports):
+    html = reports[1]["html"]
+    section = html[html.index('id="Verdicts"'):]
+    section = section[:section.index("<h2")]
+    keys = {t["GroupKey"] for t in reports[1]["findings.json"]["rare_tasks"]}
+    assert keys and all(key in section for key in keys)
+    assert "widget-view" not in section  # headless: no widget, nothing waits for input

@@ -101,3 +101,28 @@ def test_choices_list_findings_first_then_suppressed():
     assert finding_choices(rare) == [("#1 evil.exe: \\Updater and 1 more (gk-2)", "gk-2"),
                                      ("#2 known.exe (gk-1) [suppressed]", "gk-1")]
     assert finding_choices(rare.iloc[0:0]) == []
+
+
+def test_in_a_front_end_the_notebook_shows_the_form_and_never_waits(tmp_path):
+    """The hunt notebook run as JupyterLab runs it (not headless) with a history file: the
+    Verdicts cell shows the form's widgets, and the run finishes without anyone pressing a button."""
+    import nbformat
+
+    from tests.conftest import oracle, task_start
+
+    papermill = oracle("papermill")
+    from hunting_lib.report.runner import HUNT_NOTEBOOK
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    pd.DataFrame([task_start("evil.exe", "evil.exe -run", r"C:\Users\Public\evil.exe", pid=1)]).to_csv(
+        folder / "DeviceProcessEvents.csv", index=False)
+    out = tmp_path / "interactive.ipynb"
+    papermill.execute_notebook(str(HUNT_NOTEBOOK), str(out), kernel_name="python3", cwd=str(HUNT_NOTEBOOK.parent),
+                               parameters={"data_dir": str(folder), "papermill_run": False, "export_dir": str(tmp_path),
+                                           "history": str(tmp_path / "h.sqlite")},
+                               progress_bar=False, execution_timeout=120)
+    (cell,) = [c for c in nbformat.read(out, as_version=4).cells if "verdict_form(" in c.source]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.outputs)
+    with open_history(tmp_path / "h.sqlite", create=False) as store:  # the hunt was recorded
+        assert store.query("SELECT COUNT(*) FROM runs")[0][0] == 1
