@@ -102,10 +102,12 @@ def remote_registration(task_name: str, content: str, minutes: float = 0, device
 
 
 def logon(logon_id: int, device: str = "pc-01", minutes: float = -0.05, ip: str = "10.0.0.7",
-          remote: str = "admin-ws", logon_type: str = "Network") -> dict:
+          remote: str = "admin-ws", logon_type: str = "Network", account: tuple[str, str] = ("FABRIKAM", "admin"),
+          action: str = "LogonSuccess", protocol: str = "NTLM") -> dict:
+    """One DeviceLogonEvents row (``minutes`` from T0; ``ip`` "-" or "" for a logon without address)."""
     return {"Timestamp": T0 + pd.Timedelta(minutes=minutes), "DeviceId": f"id-{device}", "DeviceName": device,
-            "ActionType": "LogonSuccess", "LogonType": logon_type, "LogonId": logon_id, "RemoteIP": ip,
-            "RemoteDeviceName": remote, "AccountDomain": "FABRIKAM", "AccountName": "admin", "Protocol": "NTLM"}
+            "ActionType": action, "LogonType": logon_type, "LogonId": logon_id, "RemoteIP": ip,
+            "RemoteDeviceName": remote, "AccountDomain": account[0], "AccountName": account[1], "Protocol": protocol}
 
 
 def launch(folder_path: str, command_line: str, minutes: float = 5, device: str = "pc-01",

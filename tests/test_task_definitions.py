@@ -413,6 +413,7 @@ def test_sample_never_run_registrations_are_in_the_companion_table(sample):
 @pytest.mark.parametrize("text, words", [
     ("minutes_before_first_run: soon\n", "minutes_before_first_run: 'soon' is not a number"),
     ("registry_link_hours: -1\n", "registry_link_hours: -1 must be 0 or more"),
+    ("logon_address_seconds: -5\n", "logon_address_seconds: -5 must be 0 or more"),
     ("script_hosts: powershell.exe\n", "script_hosts: expected a list"),
     ("registration_weights: {registered_remotely: high}\n", "registered_remotely: 'high' is not a number"),
     ("[unclosed\n", "not valid YAML"), ("- a list\n", "expected a mapping")])
@@ -467,3 +468,29 @@ def test_a_task_the_scheduler_ran_out_of_scope_did_not_never_run(as_category):
     assert table["TaskName"].tolist() == ["\\ClearSystem"]
     _, unseen = hunt([whoami_launch()], rows)  # without those launches every one of them never ran
     assert sorted(unseen["TaskName"]) == sorted(tasks)
+
+
+def test_the_address_of_an_rpc_session_comes_from_the_callers_logon_just_before(tmp_path):
+    """atexec: the RPC session that registered the task records no address; the entry and the
+    companion table take the same account's SMB logon 19 ms before it, and say so. The window is
+    the settings file's ``logon_address_seconds``."""
+    ms = 1 / 60_000
+    logons = [logon(0x5A419BC, minutes=-7 * ms, ip="-", remote=""), logon(0x5A41984, minutes=-26 * ms,
+                                                                          ip="10.23.123.11", remote="")]
+    ran = remote_registration("\\R", whoami_task(), subject=("FABRIKAM", "admin", "0x5a419bc"))
+    never = remote_registration("\\N", json_content(spec(actions=[("C:\\x\\n.exe", "")])),
+                                subject=("FABRIKAM", "admin", "0x5a419bc"), report_id=2)
+    out, table = hunt([whoami_launch()], [ran, never], logons=logons)
+    entry, = out.loc[0, "TaskDefinitions"]
+    assert (entry["RemoteIP"], entry["RemoteIPFrom"]) == ("10.23.123.11", "same account, 26 ms earlier")
+    row = table.iloc[0]
+    assert (row["TaskName"], row["RemoteIP"], row["RemoteIPFrom"]) == ("\\N", "10.23.123.11",
+                                                                      "same account, 26 ms earlier")
+    path = tmp_path / "t.yaml"
+    path.write_text("logon_address_seconds: 0.01\n", encoding="utf-8")
+    assert load_task_config(path).logon_address_seconds == 0.01
+    starts = frame([whoami_launch()])
+    events = TaskEvents(registrations=frame([ran]), logons=frame(logons))
+    narrow, _ = task_definitions(groups(starts), starts, events, HuntParams(), config=load_task_config(path))
+    entry, = narrow.loc[0, "TaskDefinitions"]
+    assert (entry["RegisteredFromNetworkLogon"], entry["RemoteIP"], entry["RemoteIPFrom"]) == (True, None, None)

@@ -170,3 +170,67 @@ def test_public_kql_extracts_the_same_fields():
     assert expected["ReportId"].tolist() == ours["ReportId"].tolist()
     for column in ("TaskName", "Command", "Arguments"):
         assert expected[column].tolist() == ours[column].tolist(), column
+
+
+MS = 1 / 60_000  # one millisecond in the builders' minutes
+
+
+def atexec_logons(**changes) -> list[dict]:
+    """atexec's pattern (as in the mdecrevoisier recording): the caller's SMB logon records the
+    address; its RPC session, 19 ms later, registers the task and records none."""
+    rpc = dict(logon_id=0x5A419BC, minutes=-7 * MS, ip="-", remote="")
+    smb = dict(logon_id=0x5A41984, minutes=-26 * MS, ip="10.23.123.11", remote="")
+    rpc.update(changes.get("rpc", {}))
+    smb.update(changes.get("smb", {}))
+    return [logon(**rpc), logon(**smb)]
+
+
+def atexec_row() -> pd.DataFrame:
+    return read([remote_registration("\\bouWFQYO", json_content(spec()), subject=("FABRIKAM", "admin", "0x5a419bc"))])
+
+
+def test_a_session_without_address_takes_the_same_accounts_logon_just_before():
+    out = with_network_logons(atexec_row(), frame(atexec_logons()), address_seconds=10)
+    assert out["RegisteredFromNetworkLogon"].tolist() == [True]
+    assert out["RemoteIP"].tolist() == ["10.23.123.11"]
+    assert out["RemoteIPFrom"].tolist() == ["same account, 26 ms earlier"]
+
+
+def test_the_latest_addressed_logon_of_that_account_wins_and_others_do_not_lend_theirs():
+    logons = atexec_logons() + [
+        logon(0x100, minutes=-3000 * MS, ip="10.9.9.1", account=("fabrikam.lan", "ADMIN"), protocol="Kerberos"),
+        logon(0x101, minutes=-2 * MS, ip="10.6.6.6", account=("FABRIKAM", "someone")),  # another account
+        logon(0x102, minutes=-1 * MS, ip="10.6.6.7", action="LogonFailed"),  # no session opened
+        logon(0x103, minutes=-1 * MS, ip="10.6.6.8", account=("OTHERDOM", "admin")),  # another domain's admin
+        logon(0x104, minutes=-1 * MS, ip="10.6.6.9", device="pc-02"),  # another device
+        logon(0x105, minutes=1 * MS, ip="10.6.6.10"),  # after the registration
+        logon(0x106, minutes=-1 * MS, ip="10.6.6.11", logon_type="Interactive")]
+    out = with_network_logons(atexec_row(), frame(logons), address_seconds=10)
+    assert out["RemoteIP"].tolist() == ["10.23.123.11"]
+    # the Kerberos logon names the domain by its DNS name; it is the same account, 3 s earlier
+    kerberos_only = [logons[0], logons[2]]
+    out = with_network_logons(atexec_row(), frame(kerberos_only), address_seconds=10)
+    assert (out["RemoteIP"][0], out["RemoteIPFrom"][0]) == ("10.9.9.1", "same account, 3000 ms earlier")
+
+
+def test_no_address_outside_the_window():
+    logons = atexec_logons(smb={"minutes": -11_000 * MS})
+    out = with_network_logons(atexec_row(), frame(logons), address_seconds=10)
+    assert out["RegisteredFromNetworkLogon"].tolist() == [True]
+    assert out["RemoteIP"].tolist() == [None] and out["RemoteIPFrom"].tolist() == [None]
+    wider = with_network_logons(atexec_row(), frame(logons), address_seconds=12)
+    assert wider["RemoteIP"].tolist() == ["10.23.123.11"]
+
+
+def test_the_sessions_own_address_comes_first():
+    logons = atexec_logons(rpc={"ip": "10.1.1.1"})
+    out = with_network_logons(atexec_row(), frame(logons), address_seconds=10)
+    assert (out["RemoteIP"][0], out["RemoteIPFrom"][0]) == ("10.1.1.1", "session")
+
+
+def test_no_session_logon_no_borrowed_address():
+    """Only a session that is known to be a network logon borrows an address: without it, a nearby
+    logon of the account says nothing about this registration."""
+    out = with_network_logons(atexec_row(), frame(atexec_logons()[1:]), address_seconds=10)
+    assert not out["RegisteredFromNetworkLogon"].any()
+    assert out["RemoteIP"].tolist() == [None] and out["RemoteIPFrom"].tolist() == [None]

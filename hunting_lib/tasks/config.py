@@ -25,6 +25,7 @@ class TaskConfig:
     minutes_before_first_run: float = 60
     minutes_deleted_after_run: float = 60
     registry_link_hours: float = 24
+    logon_address_seconds: float = 10
     script_hosts: tuple[str, ...] = ()
     task_tools: tuple[str, ...] = ("schtasks.exe", "at.exe")
     registration_weights: dict[str, float] = field(default_factory=dict)
@@ -78,6 +79,7 @@ def _parse_config(text: str, name: str) -> TaskConfig:
         minutes_before_first_run=number("minutes_before_first_run", 60),
         minutes_deleted_after_run=number("minutes_deleted_after_run", 60),
         registry_link_hours=number("registry_link_hours", 24),
+        logon_address_seconds=number("logon_address_seconds", 10),
         script_hosts=names("script_hosts"),
         task_tools=names("task_tools", ("schtasks.exe", "at.exe")),
         registration_weights={str(k): _weight(name, k, v) for k, v in weights.items()},

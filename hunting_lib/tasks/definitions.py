@@ -42,15 +42,17 @@ SIGNALS = ("registered_remotely", "registered_before_first_run", "registered_by_
 #: The fields of each ``TaskDefinitions`` entry, in order.
 ENTRY_FIELDS = ("TaskName", "Command", "Arguments", "Actions", "Triggers", "Principal", "RunLevel", "LogonType",
                 "Hidden", "RegisteredAt", "RegisteredBy", "RegisteredByProcess", "RegisteredByCommandLine",
-                "RegisteredFromNetworkLogon", "RegisteredRemotely", "RemoteIP", "RemoteDevice", "DeletedAt",
-                "UpdatedAt", "Source", "Format", "DeviceName")
+                "RegisteredFromNetworkLogon", "RegisteredRemotely", "RemoteIP", "RemoteDevice", "RemoteIPFrom",
+                "DeletedAt", "UpdatedAt", "Source", "Format", "DeviceName")
 
 
-def parsed_registrations(events: TaskEvents) -> pd.DataFrame:
+def parsed_registrations(events: TaskEvents, config: TaskConfig | None = None) -> pd.DataFrame:
     """Every registration row read (``registration_rows``), with its caller's network logon,
     ``_device``, and per (device, task): ``DeletedAt`` (the first deletion after it) and
     ``UpdatedAt`` (the last update after it)."""
-    rows = with_network_logons(registration_rows(events.registrations), events.logons)
+    config = config or load_task_config()
+    rows = with_network_logons(registration_rows(events.registrations), events.logons,
+                               address_seconds=config.logon_address_seconds)
     rows["_device"] = device_key(rows)
     rows["_row"] = np.arange(len(rows))
     rows["DeletedAt"] = _first_after(rows, rows[rows["ActionType"].eq(DELETED)], "first")
@@ -134,7 +136,7 @@ def task_definitions(rare_tasks: pd.DataFrame, task_starts: pd.DataFrame, events
     signal columns, and the companion table of rare registrations that never ran
     (``never_ran.never_ran_registrations``)."""
     config = config or load_task_config()
-    rows = parsed_registrations(events)
+    rows = parsed_registrations(events, config)
     launches, runs = _group_runs(rare_tasks, task_starts)
     api = _api_entries(rows, runs)
     hidden = registry_tasks(events.registry, rows)
@@ -167,7 +169,8 @@ def _with_signals(out: pd.DataFrame, api: pd.DataFrame, registry: pd.DataFrame, 
     registry_only = registry_only.assign(Source="registry", Format=None, Actions=decoded,
                                          Triggers=[[] for _ in range(len(registry_only))], Principal="", RunLevel="",
                                          LogonType="", RegisteredFromNetworkLogon=False, RegisteredRemotely=False,
-                                         RemoteIP=None, RemoteDevice=None, DeletedAt=pd.NaT, UpdatedAt=pd.NaT)
+                                         RemoteIP=None, RemoteDevice=None, RemoteIPFrom=None, DeletedAt=pd.NaT,
+                                         UpdatedAt=pd.NaT)
     parts = [part for part in (api, registry_only) if len(part)]
     entries = pd.concat(parts, ignore_index=True) if len(parts) == 2 else (parts[0] if parts else api)
     ids = out["TaskId"]
@@ -213,7 +216,7 @@ def _entry(record: dict[str, Any]) -> dict[str, Any]:
             value = bool(value) if value is not None and not (isinstance(value, float) and np.isnan(value)) else False
         elif name in ("Actions", "Triggers"):
             value = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
-        elif name in ("RemoteIP", "RemoteDevice", "Format"):
+        elif name in ("RemoteIP", "RemoteDevice", "RemoteIPFrom", "Format"):
             value = value if isinstance(value, str) and value else None
         else:
             value = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)

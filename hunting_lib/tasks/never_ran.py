@@ -24,9 +24,9 @@ from hunting_lib.triage.scoring import COMMAND_SIGNALS, default_scoring
 
 #: The companion table's columns, in order.
 COLUMNS = ("DeviceName", "TaskName", "Command", "Arguments", "RegisteredAt", "RegisteredBy",
-           "RegisteredFromNetworkLogon", "RemoteIP", "RemoteDevice", "DeletedAt", "Triggers", "Principal",
-           "RunLevel", "LogonType", "Hidden", "RegisteredByProcess", "RegisteredByCommandLine", "Source", "Format",
-           "Score", "Reasons")
+           "RegisteredFromNetworkLogon", "RemoteIP", "RemoteDevice", "RemoteIPFrom", "DeletedAt", "Triggers",
+           "Principal", "RunLevel", "LogonType", "Hidden", "RegisteredByProcess", "RegisteredByCommandLine", "Source",
+           "Format", "Score", "Reasons")
 #: Signals a registration carries on its own, before the command-line signals.
 REGISTRATION_REASONS = ("registered_remotely", "registered_by_script_host", "registered_outside_api",
                         "deleted_without_running")

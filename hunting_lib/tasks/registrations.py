@@ -165,33 +165,89 @@ def is_schedule_service(file_names: pd.Series, command_lines: pd.Series) -> pd.S
                                       | lines.str.contains("netsvcs", regex=False) | lines.str.strip().eq(""))
 
 
-def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame) -> pd.DataFrame:
+#: Remote addresses that say there is none (Security 4624 writes ``-``).
+NO_ADDRESS = ("", "-")
+#: ``RemoteIPFrom`` when the registering session's own logon recorded the address.
+FROM_SESSION = "session"
+
+
+def _logon_sessions(logons: pd.DataFrame) -> pd.DataFrame:
+    """Network logons as join rows: device, session id, time, address, remote device, account."""
+    frame = pd.DataFrame({
+        "_device": device_key(logons).to_numpy(),
+        "SubjectLogonIdNumber": pd.to_numeric(logons["LogonId"], errors="coerce").astype("Int64").to_numpy()
+        if "LogonId" in logons else pd.array([pd.NA] * len(logons), dtype="Int64"),
+        "_logon_at": pd.to_datetime(logons["Timestamp"], utc=True, errors="coerce").to_numpy()
+        if "Timestamp" in logons else pd.NaT,
+        "_ip": text_column(logons, "RemoteIP").str.strip().to_numpy(),
+        "_remote": text_column(logons, "RemoteDeviceName").to_numpy(),
+        "_domain": _domain_key(text_column(logons, "AccountDomain")).to_numpy(),
+        "_name": text_column(logons, "AccountName").str.strip().str.lower().to_numpy(),
+        "_network": text_column(logons, "LogonType").str.lower().eq("network").to_numpy(),
+        # a failed logon opened no session; an account sprayed from elsewhere must not lend its address
+        "_succeeded": ~text_column(logons, "ActionType").str.lower().eq("logonfailed").to_numpy(),
+    })
+    frame["_logon_at"] = pd.to_datetime(frame["_logon_at"], utc=True)
+    frame.loc[frame["_ip"].isin(NO_ADDRESS), "_ip"] = ""
+    return frame[frame["_network"]]
+
+
+def _domain_key(domains: pd.Series) -> pd.Series:
+    r"""A domain as a join key: its first label, lower case. Windows names one domain both ways:
+    ``OFFSEC`` (NetBIOS, in 4698's Subject and NTLM logons) and ``offsec.lan`` (Kerberos logons)."""
+    return domains.str.strip().str.lower().str.split(".", n=1).str[0].fillna("")
+
+
+def _same_account_addresses(out: pd.DataFrame, sessions: pd.DataFrame, window: pd.Timedelta) -> pd.DataFrame:
+    """For registrations whose session logon has no address: the same account's latest successful
+    network logon WITH an address on that device, at most ``window`` before the registration.
+
+    Why: an NTLM caller (atexec, ``schtasks /s``) opens several network sessions a few milliseconds
+    apart, SMB first, then the RPC one that registers the task; Windows records the address on the
+    first and ``-`` on the RPC logon. Indexed by the registration row: ``_ip``, ``_remote``, ``_gap``."""
+    needy = out.index[out["RegisteredFromNetworkLogon"].astype(bool) & out["RemoteIP"].isna()
+                      & out["SubjectUserName"].ne("")]
+    addressed = sessions[sessions["_ip"].ne("") & sessions["_succeeded"] & sessions["_logon_at"].notna()]
+    if not len(needy) or addressed.empty:
+        return pd.DataFrame(columns=["_ip", "_remote", "_gap"])
+    wanted = pd.DataFrame({"_index": needy, "_device": device_key(out.loc[needy]).to_numpy(),
+                           "_domain": _domain_key(out.loc[needy, "SubjectDomainName"]).to_numpy(),
+                           "_name": out.loc[needy, "SubjectUserName"].str.strip().str.lower().to_numpy(),
+                           "_at": pd.to_datetime(out.loc[needy, "Timestamp"], utc=True).to_numpy()})
+    pairs = wanted.merge(addressed[["_device", "_name", "_domain", "_logon_at", "_ip", "_remote"]],
+                         on=["_device", "_name"])
+    # the domain must agree where both name one
+    pairs = pairs[pairs["_domain_x"].eq(pairs["_domain_y"]) | pairs["_domain_x"].eq("") | pairs["_domain_y"].eq("")]
+    pairs["_gap"] = pd.to_datetime(pairs["_at"], utc=True) - pairs["_logon_at"]
+    pairs = pairs[(pairs["_gap"] >= pd.Timedelta(0)) & (pairs["_gap"] <= window)]
+    latest = pairs.sort_values("_logon_at", kind="stable").drop_duplicates("_index", keep="last")
+    return latest.set_index("_index")[["_ip", "_remote", "_gap"]]
+
+
+def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame, address_seconds: float = 10.0) -> pd.DataFrame:
     """Registration rows with the network logon their caller's session came from:
-    ``RegisteredFromNetworkLogon``, ``RemoteIP``, ``RemoteDevice``, and ``RegisteredRemotely``
-    (that logon, or an RPC registration: the Schedule service registering for a caller that is
-    not the machine itself)."""
+    ``RegisteredFromNetworkLogon``, ``RemoteIP``, ``RemoteDevice``, ``RemoteIPFrom`` and
+    ``RegisteredRemotely`` (that logon, or an RPC registration: the Schedule service registering
+    for a caller that is not the machine itself).
+
+    ``RemoteIPFrom`` says where the address came from: ``"session"`` (the registering session's
+    own logon), ``"same account, N ms earlier"`` (that logon recorded none, so the same account's
+    latest network logon with an address on the device, at most ``address_seconds`` before the
+    registration: see ``_same_account_addresses``), or None (no address found)."""
     out = rows.copy()
     out["RegisteredFromNetworkLogon"] = False
     out["RemoteIP"] = None
     out["RemoteDevice"] = None
+    out["RemoteIPFrom"] = None
     if len(out) and len(logons) and "LogonId" in logons.columns:
-        sessions = pd.DataFrame({
-            "_device": device_key(logons).to_numpy(),
-            "SubjectLogonIdNumber": pd.to_numeric(logons["LogonId"], errors="coerce").astype("Int64").to_numpy(),
-            "_logon_at": pd.to_datetime(logons["Timestamp"], utc=True, errors="coerce").to_numpy()
-            if "Timestamp" in logons else pd.NaT,
-            "_ip": text_column(logons, "RemoteIP").to_numpy(),
-            "_remote": text_column(logons, "RemoteDeviceName").to_numpy(),
-            "_network": text_column(logons, "LogonType").str.lower().eq("network").to_numpy(),
-        })
-        sessions = sessions[sessions["_network"] & sessions["SubjectLogonIdNumber"].notna()]
+        sessions = _logon_sessions(logons)
+        own = sessions[sessions["SubjectLogonIdNumber"].notna()]
         keyed = pd.DataFrame({"_index": out.index, "_device": device_key(out).to_numpy(),
                               "SubjectLogonIdNumber": out["SubjectLogonIdNumber"].to_numpy(),
                               "_at": out["Timestamp"].to_numpy()})
-        found = keyed.merge(sessions, on=["_device", "SubjectLogonIdNumber"], how="inner")
+        found = keyed.merge(own, on=["_device", "SubjectLogonIdNumber"], how="inner")
         # the session open at registration: the last logon with that id before it (ids are reused
         # after a reboot), with a little slack for the two events' clocks
-        found["_logon_at"] = pd.to_datetime(found["_logon_at"], utc=True)
         found["_at"] = pd.to_datetime(found["_at"], utc=True)
         opened_before = found["_logon_at"].isna() | found["_at"].isna() | (found["_logon_at"] <= found["_at"]
                                                                             + LOGON_CLOCK_SLACK)
@@ -200,6 +256,14 @@ def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame) -> pd.DataFram
         out.loc[found.index, "RegisteredFromNetworkLogon"] = True
         out.loc[found.index, "RemoteIP"] = found["_ip"].replace("", None)
         out.loc[found.index, "RemoteDevice"] = found["_remote"].replace("", None)
+        out.loc[found.index[found["_ip"].ne("")], "RemoteIPFrom"] = FROM_SESSION
+        nearby = _same_account_addresses(out, sessions, pd.Timedelta(seconds=address_seconds))
+        if len(nearby):
+            out.loc[nearby.index, "RemoteIP"] = nearby["_ip"]
+            out.loc[nearby.index, "RemoteDevice"] = out.loc[nearby.index, "RemoteDevice"].fillna(
+                nearby["_remote"].replace("", None))
+            milliseconds = (nearby["_gap"] / pd.Timedelta(milliseconds=1)).round().astype(int)
+            out.loc[nearby.index, "RemoteIPFrom"] = "same account, " + milliseconds.astype(str) + " ms earlier"
     rpc = is_schedule_service(out["RegisteredByProcess"], out["RegisteredByCommandLine"]) & ~is_machine_account(
         out["SubjectUserName"], out["SubjectUserSid"])
     out["RegisteredRemotely"] = out["RegisteredFromNetworkLogon"].astype(bool) | rpc
