@@ -22,11 +22,13 @@ import pytest
 import yaml
 
 from hunting_lib import load_data_folder, run_hunt
+from hunting_lib.engine.coerce import ensure_columns
 from hunting_lib.engine.group_key import group_keys
 from hunting_lib.hunt import hunt_columns
 from hunting_lib.params import HuntParams
 from hunting_lib.report.runner import build_report
 from hunting_lib.report.verdict_form import submit_verdict
+from hunting_lib.schema import required_columns
 from hunting_lib.triage.exclusions import load_exclusions
 from tests.conftest import SAMPLE_DATA
 
@@ -213,3 +215,45 @@ def test_headless_the_verdicts_section_lists_every_rare_groups_key(reports):
     keys = {t["GroupKey"] for t in reports[1]["findings.json"]["rare_tasks"]}
     assert keys and all(key in section for key in keys)
     assert "widget-view" not in section  # headless: no widget, nothing waits for input
+
+
+HOSTILE_TASK = '\\Upd<script>window.__pwned=6</script><img src=x onerror="window.__pwned=7">'
+HOSTILE_ARGS = '-c "<svg onload=window.__pwned=8>" & whoami'
+
+
+@pytest.fixture(scope="module")
+def hostile_task_report(tmp_path_factory) -> dict:
+    """A report (with history) on a task registered remotely under an attacker-written name and
+    action, opened in headless Chromium."""
+    from tests.task_rows import json_content, launch, logon, remote_registration, spec
+    from tests.test_browser import open_report
+
+    folder = tmp_path_factory.mktemp("hostile-task")
+    program = "C:\\Users\\Public\\evil.exe"
+    def write(table: str, row: dict) -> None:  # with every column the loader requires of the table
+        ensure_columns(pd.DataFrame([row]), table, required_columns(table)).to_csv(folder / f"{table}.csv", index=False)
+
+    line = f'"{program}" {HOSTILE_ARGS}'
+    write("DeviceProcessEvents", launch(program, line))
+    content = json_content(spec(uri=HOSTILE_TASK, actions=[(program, HOSTILE_ARGS)]))
+    write("DeviceEvents", remote_registration(HOSTILE_TASK, content, subject=("FABRIKAM", "adm", "0x1a2b3c")))
+    write("DeviceLogonEvents", logon(0x1A2B3C, ip="10.9.8.7", remote="attacker-ws"))
+    out = folder / "report" / "report.html"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        build_report(folder, out, HuntParams(history=str(folder / "h.sqlite")))
+    seen = open_report(out)
+    seen["findings.json"] = json.loads((out.parent / "findings.json").read_text(encoding="utf-8"))
+    return seen
+
+
+def test_a_hostile_task_name_and_action_stay_text_in_the_browser(hostile_task_report):
+    seen = hostile_task_report
+    (task,) = seen["findings.json"]["rare_tasks"]
+    assert [d["TaskName"] for d in task["TaskDefinitions"]] == [HOSTILE_TASK]  # the hunt linked the registration
+    assert seen["pwned"] is None and seen["dialogs"] == [] and seen["errors"] == []
+    assert seen["images"] == 0  # no <img>/<svg> from the data became an element
+    assert HOSTILE_TASK in seen["text"] and HOSTILE_ARGS in seen["text"]  # shown, as text
+    # the remote registration's address and device, from the network logon
+    assert "over a network logon from 10.9.8.7, device attacker-ws" in seen["text"]
+    assert task["GroupKey"] in seen["text"].split("What's new since the last run", 1)[1]
