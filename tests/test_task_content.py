@@ -92,7 +92,9 @@ EXTERNAL = ('<?xml version="1.0"?><!DOCTYPE t [<!ENTITY x SYSTEM "file:///etc/pa
 
 
 @pytest.mark.parametrize("text", [
-    "{not json", '{"Actions": ', xml_content(spec())[:-40], BILLION_LAUGHS, EXTERNAL, "<Other/>", "[1, 2]",
+    "{not json", '{"Actions": ', '<Task><RegistrationInfo><Date>2026-11', BILLION_LAUGHS, BILLION_LAUGHS[:-30],
+    EXTERNAL[:-20], "<Task><Actions><Exec><Command>a</Arguments><Arguments>b", "<Task><Actions></Task><Task><URI>x",
+    '{"Actions": {"Exec": {"Command": "a"]}, "URI": "x', "<Other/>", "[1, 2]",
     '"just a string"', "x" * (MAX_CONTENT_CHARS + 1), "<Task>" + "<a>" * 50_000 + "</a>" * 50_000 + "</Task>",
     "[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000])
 def test_unreadable_content_is_empty_and_flagged(text):
@@ -128,3 +130,83 @@ def test_additional_fields_reading():
         "\\Updater", "xml", "admin", "0x3e7", True)
     deleted = read_registration(json.dumps({"TaskName": "\\Updater"}))
     assert deleted["ParsedOk"] and deleted["Format"] is None and deleted["Command"] == ""
+
+
+# Cut-off content: recordings and Defender cut long fields; what is there is read, marked Truncated.
+LONG = "-nop -w hidden -enc " + "SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA" * 40
+CUT_TASK = spec(actions=[("powershell.exe", LONG + " & echo <done> \"ok\"")], author="THESHIRE\\pgustavo",
+                uri="\\Microsoft\\Windows\\SoftwareProtectionPlatform\\EventCacheManager", user="System",
+                run_level="LeastPrivilege")
+
+
+def cut_points(text: str, arguments: str) -> list[int]:
+    """Cut positions inside the Arguments value of ``text``: a spread of them, and every one of
+    the last 40 characters (through escapes and references)."""
+    start = text.index(arguments[:30])
+    end = text.index("ok", start) + 12  # past the value's end, whatever its quoting
+    return sorted(set(range(start + 1, end, 97)) | set(range(max(start + 1, end - 40), end)))
+
+
+@pytest.mark.parametrize("write", [xml_content, json_content])
+def test_content_cut_in_the_arguments_is_read_as_far_as_it_goes(write):
+    text = write(CUT_TASK)
+    arguments = CUT_TASK["actions"][0][1]
+    for at in cut_points(text, arguments):
+        fields = parse_task_content(text[:at])
+        assert fields.ok and fields.Truncated, at
+        assert fields.Command == "powershell.exe"
+        assert arguments.startswith(fields.Arguments), (at, fields.Arguments[-30:])
+        assert len(fields.Arguments) >= len(arguments) - (len(text) - at), at  # lost at most what was cut
+        assert (fields.Principal, fields.RunLevel) == ("System", "LeastPrivilege")
+        # the XML holds RegistrationInfo before the actions, Defender's JSON after them
+        registration_info = (CUT_TASK["author"], CUT_TASK["uri"]) if write is xml_content else ("", "")
+        assert (fields.Author, fields.URI) == registration_info
+    whole = parse_task_content(text)
+    assert whole.ok and not whole.Truncated and whole.Arguments == arguments
+
+
+def test_a_4702_cut_like_otrfs_keeps_caller_task_and_the_arguments_so_far():
+    """The layout of OTRF's 4702 (Settings before Actions, UserId after RunLevel), cut at 3,393
+    characters inside the encoded PowerShell."""
+    head = ('<?xml version="1.0" encoding="UTF-16"?>\n<Task version="1.2" '
+            'xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">\n  <RegistrationInfo>\n'
+            '    <Date>2020-12-19T07:00:22</Date>\n    <Author>THESHIRE\\pgustavo</Author>\n'
+            '    <URI>\\Microsoft\\Windows\\SoftwareProtectionPlatform\\EventCacheManager</URI>\n'
+            '  </RegistrationInfo>\n  <Triggers>\n    <BootTrigger>\n      <StartBoundary>2020-12-19T07:00:00'
+            '</StartBoundary>\n      <Enabled>true</Enabled>\n    </BootTrigger>\n  </Triggers>\n  <Principals>\n'
+            '    <Principal id="Author">\n      <RunLevel>LeastPrivilege</RunLevel>\n      <UserId>System</UserId>\n'
+            '    </Principal>\n  </Principals>\n  <Settings>\n    <Hidden>false</Hidden>\n  </Settings>\n'
+            '  <Actions Context="Author">\n    <Exec>\n      <Command>powershell</Command>\n      <Arguments>')
+    text = (head + LONG)[:3393]
+    fields = parse_task_content(text)
+    assert fields.ok and fields.Truncated and fields.Format == "xml"
+    assert (fields.Author, fields.Principal, fields.RunLevel, fields.Command) == (
+        "THESHIRE\\pgustavo", "System", "LeastPrivilege", "powershell")
+    assert fields.URI.endswith("EventCacheManager") and fields.Triggers == ["BootTrigger at 2020-12-19T07:00:00"]
+    assert fields.Arguments == LONG[:3393 - len(head)]
+
+
+def test_a_cut_never_reads_entities():
+    cut = ("<Task><RegistrationInfo><URI>\\x</URI></RegistrationInfo><Actions><Exec><Command>C:\\x\\a.exe"
+           "</Command><Arguments>-a &xxe; &#65;&lt;&#x42;&am")  # an undeclared entity; a reference cut short
+    fields = parse_task_content(cut)
+    assert fields.ok and fields.Truncated and fields.Arguments == "-a &xxe; A<B"
+    assert not parse_task_content(BILLION_LAUGHS[:-30]).ok  # a DOCTYPE is refused, cut or not
+
+
+def test_a_cut_json_key_drops_only_that_member():
+    text = json_content(CUT_TASK)
+    at = text.index('"Arguments"') + 5  # inside the key
+    fields = parse_task_content(text[:at])
+    assert fields.Truncated and fields.Command == "powershell.exe" and fields.Arguments == ""
+
+
+def test_additional_fields_cut_inside_task_content():
+    """Defender cuts the AdditionalFields value itself: TaskName, then TaskContent cut mid-way."""
+    whole = json.dumps({"TaskName": "\\Updater", "TaskContent": json_content(CUT_TASK), "SubjectUserName": "admin"})
+    row = read_registration(whole[:len(whole) // 2])
+    assert row["ParsedOk"] and row["Truncated"] and row["TaskName"] == "\\Updater"
+    assert row["Command"] == "powershell.exe" and CUT_TASK["actions"][0][1].startswith(row["Arguments"])
+    assert row["Arguments"].startswith("-nop -w hidden -enc SQBF") and row["SubjectUserName"] == ""
+    assert not read_registration(whole)["Truncated"]
+    assert not read_registration('{"TaskContent": "<Task><Actions><Exec><Command>a')["ParsedOk"]  # no TaskName

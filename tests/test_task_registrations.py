@@ -234,3 +234,21 @@ def test_no_session_logon_no_borrowed_address():
     out = with_network_logons(atexec_row(), frame(atexec_logons()[1:]), address_seconds=10)
     assert not out["RegisteredFromNetworkLogon"].any()
     assert out["RemoteIP"].tolist() == [None] and out["RemoteIPFrom"].tolist() == [None]
+
+
+def test_cut_off_rows_are_read_and_counted_apart_in_the_one_warning():
+    task = xml_content(spec(actions=[("powershell.exe", "-enc " + "QQBBAA" * 300)]))
+    rows = [registration("\\A", "{broken"), registration("\\B", task[:-200], report_id=2),
+            registration("\\C", json_content(spec(actions=[("powershell.exe", "-enc " + "QQBBAA" * 300)]))[:900],
+                         report_id=3), registration("\\D", task, report_id=4)]
+    with pytest.warns(DataWarning) as caught:
+        out = registration_rows(frame(rows))
+    messages = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    assert len(messages) == 1
+    assert "1 task registration row(s) whose AdditionalFields or TaskContent could not be read" in messages[0]
+    assert "2 task registration row(s) cut off, read as far as they go" in messages[0]
+    assert out["ParsedOk"].tolist() == [False, True, True, True]
+    assert out["Truncated"].tolist() == [False, True, True, False]
+    assert out["Command"].tolist() == ["", "powershell.exe", "powershell.exe", "powershell.exe"]
+    with pytest.warns(DataWarning, match=r"^DeviceEvents: 1 task registration row\(s\) cut off"):
+        registration_rows(frame(rows[1:2]))

@@ -5,6 +5,8 @@ Both formats give the same flat fields (``TaskFields``), so that matching and th
 care which one a row carried. Everything here is attacker-influenced text: parsing never raises,
 XML with a DOCTYPE (entities, billion laughs) is refused before the parser sees it, and over-long
 content is not parsed at all. A row that cannot be read keeps empty fields and ``ok=False``.
+Content cut off mid-way (recordings and Defender cut long fields) is read as far as it goes
+(``truncated``) and marked ``Truncated``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from hunting_lib.tasks.truncated import cut_json, cut_xml
 
 #: Longer task content is not parsed (a real definition is a few kB; 64 actions of long
 #: PowerShell stay well below this).
@@ -48,6 +52,9 @@ class TaskFields:
     Hidden: bool = False
     Author: str = ""
     URI: str = ""
+    #: True when the content stopped mid-way and was read as far as it goes (the last field
+    #: read may be cut short: a long ``-enc`` argument)
+    Truncated: bool = False
     #: False when content was present but could not be read (malformed, refused, too long)
     ok: bool = True
 
@@ -159,30 +166,45 @@ def _element_to_mapping(element: ET.Element) -> Any:
     return out
 
 
-def _parse_xml(text: str) -> dict[str, Any] | None:
+def _parse_xml(text: str) -> tuple[dict[str, Any] | None, bool]:
+    """The definition as nested dicts, and whether the XML was cut off (read as far as it goes)."""
     if _DOCTYPE.search(text):
-        return None  # entities are how XML bombs work; a task definition never needs them
+        return None, False  # entities are how XML bombs work; a task definition never needs them
     # The declaration names UTF-16, which is how the bytes were stored, not this str.
     text = _XML_DECLARATION.sub("", text, count=1)
+    truncated = False
     try:
         root = ET.fromstring(text)
     except (ET.ParseError, ValueError):
         try:
             root = ET.fromstring(_BARE_AMPERSAND.sub("&amp;", text))
         except (ET.ParseError, ValueError):
-            return None
+            root, truncated = cut_xml(text), True
+            if root is None:
+                return None, False
     if _local_name(root.tag) != "Task":
-        return None
+        return None, False
     try:
         mapped = _element_to_mapping(root)
     except RecursionError:  # thousands of nested elements: no task definition looks like that
-        return None
-    return mapped if isinstance(mapped, dict) else {}
+        return None, False
+    return (mapped if isinstance(mapped, dict) else {}), truncated
+
+
+def _cut_off(task: dict[str, Any], format_name: str) -> TaskFields:
+    """The fields of a cut-off definition, marked ``Truncated``; unreadable when the cut left
+    nothing to show (no action, trigger, principal, author or URI)."""
+    fields = _from_mapping(task, format_name)
+    if not (fields.Actions or fields.Triggers or fields.Principal or fields.Author or fields.URI):
+        return TaskFields(ok=False)
+    fields.Truncated = True
+    return fields
 
 
 def parse_task_content(content: Any) -> TaskFields:
     """The fields of one ``TaskContent`` value: a JSON string, an XML string, or (from a JSON
-    export that kept it nested) an already parsed dict. Empty content gives empty fields, ok."""
+    export that kept it nested) an already parsed dict. Empty content gives empty fields, ok;
+    content cut off mid-way gives what it holds, ``Truncated``."""
     if isinstance(content, dict):
         return _from_mapping(content, "json")
     text = _text(content).strip()
@@ -191,12 +213,17 @@ def parse_task_content(content: Any) -> TaskFields:
     if len(text) > MAX_CONTENT_CHARS:
         return TaskFields(ok=False)
     if text.startswith("<"):
-        mapped = _parse_xml(text)
-        return _from_mapping(mapped, "xml") if mapped is not None else TaskFields(ok=False)
+        mapped, truncated = _parse_xml(text)
+        if mapped is None:
+            return TaskFields(ok=False)
+        return _cut_off(mapped, "xml") if truncated else _from_mapping(mapped, "xml")
     try:
         parsed = json.loads(text)
-    except (ValueError, RecursionError):
+    except RecursionError:
         return TaskFields(ok=False)
+    except ValueError:
+        partial = cut_json(text)
+        return _cut_off(partial, "json") if isinstance(partial, dict) else TaskFields(ok=False)
     if isinstance(parsed, str):  # serialised once more than usual: read what it holds
         return parse_task_content(parsed) if parsed.strip() != text else TaskFields(ok=False)
     return _from_mapping(parsed, "json") if isinstance(parsed, dict) else TaskFields(ok=False)
@@ -204,18 +231,29 @@ def parse_task_content(content: Any) -> TaskFields:
 
 def parse_additional_fields(value: Any) -> tuple[dict[str, Any], bool]:
     """``AdditionalFields`` as a dict, and whether it could be read (an empty value can)."""
+    fields, ok, _ = _read_additional_fields(value)
+    return fields, ok
+
+
+def _read_additional_fields(value: Any) -> tuple[dict[str, Any], bool, bool]:
+    """``AdditionalFields`` as a dict, whether it could be read, and whether it was cut off (read
+    as far as it goes: Defender cuts long values, and TaskContent is the long one)."""
     if isinstance(value, dict):
-        return value, True
+        return value, True, False
     text = _text(value).strip()
     if not text:
-        return {}, True
+        return {}, True, False
     if len(text) > MAX_CONTENT_CHARS * 2:
-        return {}, False
+        return {}, False, False
     try:
         parsed = json.loads(text)
-    except (ValueError, RecursionError):
-        return {}, False
-    return (parsed, True) if isinstance(parsed, dict) else ({}, False)
+    except RecursionError:
+        return {}, False, False
+    except ValueError:
+        partial = cut_json(text)
+        readable = isinstance(partial, dict) and bool(_text(partial.get("TaskName")))
+        return (partial, True, True) if readable else ({}, False, False)
+    return (parsed, True, False) if isinstance(parsed, dict) else ({}, False, False)
 
 
 #: The fields ``read_registration`` returns, with the value of a row that holds nothing.
@@ -227,9 +265,10 @@ REGISTRATION_FIELDS: dict[str, Any] = {
 
 def read_registration(additional_fields: Any) -> dict[str, Any]:
     """Everything one registration row's ``AdditionalFields`` says, flat (``REGISTRATION_FIELDS``)."""
-    fields, ok = parse_additional_fields(additional_fields)
+    fields, ok, cut = _read_additional_fields(additional_fields)
     task = parse_task_content(fields.get("TaskContent"))
     out = {k: v for k, v in task.as_dict().items() if k != "ok"}
+    out["Truncated"] = task.Truncated or cut
     out["TaskName"] = _text(fields.get("TaskName"))
     for key in ("SubjectUserSid", "SubjectUserName", "SubjectDomainName", "SubjectLogonId"):
         out[key] = _text(fields.get(key)).strip()

@@ -43,7 +43,7 @@ SIGNALS = ("registered_remotely", "registered_before_first_run", "registered_by_
 ENTRY_FIELDS = ("TaskName", "Command", "Arguments", "Actions", "Triggers", "Principal", "RunLevel", "LogonType",
                 "Hidden", "RegisteredAt", "RegisteredBy", "RegisteredByProcess", "RegisteredByCommandLine",
                 "RegisteredFromNetworkLogon", "RegisteredRemotely", "RemoteIP", "RemoteDevice", "RemoteIPFrom",
-                "DeletedAt", "UpdatedAt", "Source", "Format", "DeviceName")
+                "DeletedAt", "UpdatedAt", "Source", "Format", "Truncated", "DeviceName")
 
 
 def parsed_registrations(events: TaskEvents, config: TaskConfig | None = None) -> pd.DataFrame:
@@ -170,7 +170,7 @@ def _with_signals(out: pd.DataFrame, api: pd.DataFrame, registry: pd.DataFrame, 
                                          Triggers=[[] for _ in range(len(registry_only))], Principal="", RunLevel="",
                                          LogonType="", RegisteredFromNetworkLogon=False, RegisteredRemotely=False,
                                          RemoteIP=None, RemoteDevice=None, RemoteIPFrom=None, DeletedAt=pd.NaT,
-                                         UpdatedAt=pd.NaT)
+                                         UpdatedAt=pd.NaT, Truncated=False)
     parts = [part for part in (api, registry_only) if len(part)]
     entries = pd.concat(parts, ignore_index=True) if len(parts) == 2 else (parts[0] if parts else api)
     ids = out["TaskId"]
@@ -212,7 +212,7 @@ def _entry(record: dict[str, Any]) -> dict[str, Any]:
         value = record.get(name)
         if name in ("RegisteredAt", "DeletedAt", "UpdatedAt"):
             value = iso(record.get("_at") if name == "RegisteredAt" else value)
-        elif name in ("Hidden", "RegisteredFromNetworkLogon", "RegisteredRemotely"):
+        elif name in ("Hidden", "RegisteredFromNetworkLogon", "RegisteredRemotely", "Truncated"):
             value = bool(value) if value is not None and not (isinstance(value, float) and np.isnan(value)) else False
         elif name in ("Actions", "Triggers"):
             value = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []

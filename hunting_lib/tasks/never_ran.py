@@ -26,7 +26,7 @@ from hunting_lib.triage.scoring import COMMAND_SIGNALS, default_scoring
 COLUMNS = ("DeviceName", "TaskName", "Command", "Arguments", "RegisteredAt", "RegisteredBy",
            "RegisteredFromNetworkLogon", "RemoteIP", "RemoteDevice", "RemoteIPFrom", "DeletedAt", "Triggers",
            "Principal", "RunLevel", "LogonType", "Hidden", "RegisteredByProcess", "RegisteredByCommandLine", "Source",
-           "Format", "Score", "Reasons")
+           "Format", "Truncated", "Score", "Reasons")
 #: Signals a registration carries on its own, before the command-line signals.
 REGISTRATION_REASONS = ("registered_remotely", "registered_by_script_host", "registered_outside_api",
                         "deleted_without_running")

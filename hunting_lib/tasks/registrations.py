@@ -112,7 +112,8 @@ def registration_rows(registrations: pd.DataFrame) -> pd.DataFrame:
     (``Subject*``, ``SubjectLogonIdNumber``) and who registered it (``RegisteredBy``: the Subject
     account when present, else the registering process's account; ``RegisteredByProcess``,
     ``RegisteredByCommandLine``, ``RegisteredByParent``); ``TaskKey`` for joins and ``ParsedOk``.
-    Unreadable content keeps empty fields, with one ``DataWarning`` counting the rows.
+    Unreadable content keeps empty fields, content cut off mid-way what it holds (``Truncated``),
+    with one ``DataWarning`` counting each kind.
     """
     frame = registrations.reset_index(drop=True)
     raw = frame["AdditionalFields"] if "AdditionalFields" in frame else pd.Series("", index=frame.index)
@@ -142,10 +143,16 @@ def registration_rows(registrations: pd.DataFrame) -> pd.DataFrame:
     out["RegisteredByParent"] = text_column(frame, "InitiatingProcessParentFileName")
     out["TaskKey"] = task_key(out["TaskName"])
     bad = int((~out["ParsedOk"]).sum())
+    cut = int((out["Truncated"] & out["ParsedOk"]).sum())
+    said = []
     if bad:
-        warnings.warn(f"DeviceEvents: {bad} task registration row(s) whose AdditionalFields or TaskContent could "
-                      "not be read (malformed, XML with a DOCTYPE, or too long): their task fields are empty",
-                      DataWarning, stacklevel=2)
+        said.append(f"{bad} task registration row(s) whose AdditionalFields or TaskContent could not be read "
+                    "(malformed, XML with a DOCTYPE, or too long): their task fields are empty")
+    if cut:
+        said.append(f"{cut} task registration row(s) cut off, read as far as they go (Truncated: their last "
+                    "field read may be cut short)")
+    if said:
+        warnings.warn("DeviceEvents: " + "; ".join(said), DataWarning, stacklevel=2)
     return out
 
 
