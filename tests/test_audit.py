@@ -51,15 +51,17 @@ def test_window_and_latest_event_on_hand_built_tables():
     result = run_hunt(_frames(), HuntParams(exclusions=None, known_tasks=None))
     assert set(result.rare_tasks["FileName"]) == {"upd.exe"}  # the setting the record describes
     record = audit_record(result)
-    # the data's own range: every table's first and last event
-    assert record["window"] == {"start": _iso(-60), "end": _iso(300), "from": "data"}
+    # the data's own range as the hunt saw it: the first launch in scope (+10) to the last activity
+    # row (+95); the logon at -60 and the unrelated file event at +300 are outside what it looks at,
+    # and a reader that never loads them (the parquet scan, a remote hunt) must give the same window
+    assert record["window"] == {"start": _iso(10), "end": _iso(95), "from": "data"}
     # the newest event the hunt read to decide: the rare task's second network event at +95 min
     # (the launches in scope end at +70, the unrelated file event at +300 is not read by it)
     assert record["latest_event"] == _iso(95)
     given = run_hunt(_frames(), HuntParams(start=T0, end=T0 + pd.Timedelta(hours=3), exclusions=None))
     assert audit_record(given)["window"] == {"start": _iso(0), "end": _iso(180), "from": "parameters"}
     half = run_hunt(_frames(), HuntParams(start=T0, exclusions=None))
-    assert audit_record(half)["window"] == {"start": _iso(0), "end": _iso(300), "from": "parameters: start"}
+    assert audit_record(half)["window"] == {"start": _iso(0), "end": _iso(95), "from": "parameters: start"}
     assert audit_record(half)["latest_event"] == _iso(95)
 
 

@@ -252,19 +252,24 @@ REGISTRATION_LOOKBACK = pd.Timedelta(days=30)
 
 
 def remote_task_events(source, params: HuntParams) -> dict[str, pd.DataFrame]:
-    """The three subsets from the service, typed as the loader types files."""
+    """The three subsets from the service, typed as the loader types files. A table the
+    workspace does not collect (``check_tables`` warned of it) gives an empty subset."""
     lookback = params.start - REGISTRATION_LOOKBACK if params.start is not None else None
-    registrations = typed_rows(concat_pieces(run_complete(source, "task_registrations", lookback, params.end)),
-                               "DeviceEvents", TASK_EVENT_COLUMNS["DeviceEvents"])
-    cache = typed_rows(concat_pieces(run_complete(source, "task_cache", lookback, params.end)),
-                       "DeviceRegistryEvents", TASK_EVENT_COLUMNS["DeviceRegistryEvents"])
+    missing = set(source.missing_tables)
+
+    def rows(name: str, table: str, **values) -> pd.DataFrame:
+        if table in missing:
+            return typed_rows(pd.DataFrame(), table, TASK_EVENT_COLUMNS[table])
+        found = concat_pieces(run_complete(source, name, lookback, params.end, **values))
+        return typed_rows(found, table, TASK_EVENT_COLUMNS[table])
+
+    registrations = rows("task_registrations", "DeviceEvents")
+    cache = rows("task_cache", "DeviceRegistryEvents")
     cache = cache[task_cache_mask(cache)].reset_index(drop=True)
     sessions = subject_sessions(registrations)
     logons = typed_rows(pd.DataFrame(), "DeviceLogonEvents", TASK_EVENT_COLUMNS["DeviceLogonEvents"])
     if not sessions.empty:
-        logons = typed_rows(concat_pieces(run_complete(source, "task_logons", lookback, params.end,
-                                                       sessions=sessions)),
-                            "DeviceLogonEvents", TASK_EVENT_COLUMNS["DeviceLogonEvents"])
+        logons = rows("task_logons", "DeviceLogonEvents", sessions=sessions)
         logons = logons[logon_mask(logons, sessions).to_numpy()]
     return {"registrations": registrations, "registry": cache, "logons": logons.reset_index(drop=True)}
 

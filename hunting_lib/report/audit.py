@@ -106,22 +106,31 @@ def _stamps(frames: list[pd.DataFrame | None]) -> pd.Series:
     return pd.concat(parts, ignore_index=True).dropna() if parts else pd.Series([], dtype="datetime64[ns, UTC]")
 
 
+def _launch_times(result: HuntResult) -> pd.DataFrame | None:
+    """The first and last launch of every group in scope (``FleetContext.group_counts``: the same
+    whichever reader read the data, and remotely), as ``Timestamp`` rows; else the launches held."""
+    counts = getattr(result.fleet, "group_counts", None)
+    if counts is None or not len(counts):
+        return result.task_starts
+    return pd.DataFrame({"Timestamp": pd.concat([counts["FirstSeen"], counts["LastSeen"]], ignore_index=True)})
+
+
 def latest_event(result: HuntResult) -> str | None:
-    """The newest ``Timestamp`` among what the hunt read to decide: its launches in scope
-    (``task_starts``: locally every Task Scheduler launch in scope, remotely the rare groups')
-    and the activity rows it matched. It says how fresh the data was: an export that stopped
-    early shows here even when the window asked for runs on."""
-    stamps = _stamps([result.task_starts, result.activity_rows])
+    """The newest ``Timestamp`` among what the hunt read to decide: its launches in scope (every
+    group's, ``FleetContext.group_counts``) and the activity rows it matched. It says how fresh the
+    data was: an export that stopped early shows here even when the window asked for runs on."""
+    stamps = _stamps([_launch_times(result), result.activity_rows])
     return _iso(stamps.max()) if len(stamps) else None
 
 
 def data_window(result: HuntResult) -> dict[str, str | None]:
-    """The window the hunt covered: each bound as the parameters set it, else the data's first or
-    last event (the loaded tables', or for a scanned or remote hunt its launches' and activity's)."""
+    """The window the hunt covered: each bound as the parameters set it, else the first or last
+    launch in scope or activity row (the same for every reader: a table loaded whole holds rows
+    outside what the hunt looks at, such as task registrations from before the launches)."""
     params = result.params
     if params.start is not None and params.end is not None:
         return {"start": _iso(params.start), "end": _iso(params.end), "from": "parameters"}
-    frames = list(result.data.values()) if result.data else [result.task_starts, result.activity_rows]
+    frames = [_launch_times(result), result.activity_rows]
     stamps = _stamps(frames)
     low = params.start if params.start is not None else (stamps.min() if len(stamps) else None)
     high = params.end if params.end is not None else (stamps.max() if len(stamps) else None)
