@@ -157,12 +157,16 @@ def _element_to_mapping(element: ET.Element) -> Any:
     if not children:
         return (element.text or "").strip()
     out: dict[str, Any] = {}
+    repeated: set[str] = set()  # names already made lists: appended in place (30,000 actions stay linear)
     for child in children:
         name, value = _local_name(child.tag), _element_to_mapping(child)
-        if name in out:
-            out[name] = (out[name] if isinstance(out[name], list) else [out[name]]) + [value]
-        else:
+        if name not in out:
             out[name] = value
+        elif name in repeated:
+            out[name].append(value)
+        else:
+            out[name] = [out[name], value]
+            repeated.add(name)
     return out
 
 

@@ -179,24 +179,22 @@ FROM_SESSION = "session"
 
 
 def _logon_sessions(logons: pd.DataFrame) -> pd.DataFrame:
-    """Network logons as join rows: device, session id, time, address, remote device, account."""
+    """Network logons as join rows: device, session id, time, address, remote device, and
+    ``_succeeded`` (the account columns are read later, for the few rows that need them)."""
+    index = logons.index
     frame = pd.DataFrame({
-        "_device": device_key(logons).to_numpy(),
-        "SubjectLogonIdNumber": pd.to_numeric(logons["LogonId"], errors="coerce").astype("Int64").to_numpy()
-        if "LogonId" in logons else pd.array([pd.NA] * len(logons), dtype="Int64"),
-        "_logon_at": pd.to_datetime(logons["Timestamp"], utc=True, errors="coerce").to_numpy()
-        if "Timestamp" in logons else pd.NaT,
-        "_ip": text_column(logons, "RemoteIP").str.strip().to_numpy(),
-        "_remote": text_column(logons, "RemoteDeviceName").to_numpy(),
-        "_domain": _domain_key(text_column(logons, "AccountDomain")).to_numpy(),
-        "_name": text_column(logons, "AccountName").str.strip().str.lower().to_numpy(),
-        "_network": text_column(logons, "LogonType").str.lower().eq("network").to_numpy(),
+        "_device": device_key(logons),
+        "SubjectLogonIdNumber": pd.to_numeric(logons["LogonId"], errors="coerce").astype("Int64")
+        if "LogonId" in logons else pd.Series(pd.NA, index=index, dtype="Int64"),
+        "_logon_at": pd.to_datetime(logons["Timestamp"], utc=True, errors="coerce") if "Timestamp" in logons
+        else pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]"),
+        "_ip": text_column(logons, "RemoteIP").str.strip(),
+        "_remote": text_column(logons, "RemoteDeviceName"),
         # a failed logon opened no session; an account sprayed from elsewhere must not lend its address
-        "_succeeded": ~text_column(logons, "ActionType").str.lower().eq("logonfailed").to_numpy(),
-    })
-    frame["_logon_at"] = pd.to_datetime(frame["_logon_at"], utc=True)
+        "_succeeded": ~text_column(logons, "ActionType").str.lower().eq("logonfailed"),
+    }, index=index)
     frame.loc[frame["_ip"].isin(NO_ADDRESS), "_ip"] = ""
-    return frame[frame["_network"]]
+    return frame[text_column(logons, "LogonType").str.lower().eq("network")]
 
 
 def _domain_key(domains: pd.Series) -> pd.Series:
@@ -205,7 +203,8 @@ def _domain_key(domains: pd.Series) -> pd.Series:
     return domains.str.strip().str.lower().str.split(".", n=1).str[0].fillna("")
 
 
-def _same_account_addresses(out: pd.DataFrame, sessions: pd.DataFrame, window: pd.Timedelta) -> pd.DataFrame:
+def _same_account_addresses(out: pd.DataFrame, sessions: pd.DataFrame, logons: pd.DataFrame,
+                            window: pd.Timedelta) -> pd.DataFrame:
     """For registrations whose session logon has no address: the same account's latest successful
     network logon WITH an address on that device, at most ``window`` before the registration.
 
@@ -214,9 +213,14 @@ def _same_account_addresses(out: pd.DataFrame, sessions: pd.DataFrame, window: p
     first and ``-`` on the RPC logon. Indexed by the registration row: ``_ip``, ``_remote``, ``_gap``."""
     needy = out.index[out["RegisteredFromNetworkLogon"].astype(bool) & out["RemoteIP"].isna()
                       & out["SubjectUserName"].ne("")]
-    addressed = sessions[sessions["_ip"].ne("") & sessions["_succeeded"] & sessions["_logon_at"].notna()]
-    if not len(needy) or addressed.empty:
+    if not len(needy):
         return pd.DataFrame(columns=["_ip", "_remote", "_gap"])
+    addressed = sessions[sessions["_ip"].ne("") & sessions["_succeeded"] & sessions["_logon_at"].notna()
+                         & sessions["_device"].isin(set(device_key(out.loc[needy])))]
+    if addressed.empty:
+        return pd.DataFrame(columns=["_ip", "_remote", "_gap"])
+    addressed = addressed.assign(_domain=_domain_key(text_column(logons.loc[addressed.index], "AccountDomain")),
+                                 _name=text_column(logons.loc[addressed.index], "AccountName").str.strip().str.lower())
     wanted = pd.DataFrame({"_index": needy, "_device": device_key(out.loc[needy]).to_numpy(),
                            "_domain": _domain_key(out.loc[needy, "SubjectDomainName"]).to_numpy(),
                            "_name": out.loc[needy, "SubjectUserName"].str.strip().str.lower().to_numpy(),
@@ -247,6 +251,7 @@ def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame, address_second
     out["RemoteDevice"] = None
     out["RemoteIPFrom"] = None
     if len(out) and len(logons) and "LogonId" in logons.columns:
+        logons = logons.reset_index(drop=True)  # positions: the account columns are read by them later
         sessions = _logon_sessions(logons)
         own = sessions[sessions["SubjectLogonIdNumber"].notna()]
         keyed = pd.DataFrame({"_index": out.index, "_device": device_key(out).to_numpy(),
@@ -264,7 +269,7 @@ def with_network_logons(rows: pd.DataFrame, logons: pd.DataFrame, address_second
         out.loc[found.index, "RemoteIP"] = found["_ip"].replace("", None)
         out.loc[found.index, "RemoteDevice"] = found["_remote"].replace("", None)
         out.loc[found.index[found["_ip"].ne("")], "RemoteIPFrom"] = FROM_SESSION
-        nearby = _same_account_addresses(out, sessions, pd.Timedelta(seconds=address_seconds))
+        nearby = _same_account_addresses(out, sessions, logons, pd.Timedelta(seconds=address_seconds))
         if len(nearby):
             out.loc[nearby.index, "RemoteIP"] = nearby["_ip"]
             out.loc[nearby.index, "RemoteDevice"] = out.loc[nearby.index, "RemoteDevice"].fillna(
