@@ -263,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             return EXIT_FAILURE
+        except BrokenPipeError:  # `hunt | head`: the reader had enough, which is no error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
         except Exception as exc:  # the contract: one line, never a traceback (unless asked)
             if os.environ.get("HUNTING_LIB_DEBUG"):
                 raise
