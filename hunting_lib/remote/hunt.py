@@ -334,7 +334,11 @@ class RemoteHunt:
         return ensure_columns(activity_rows, PROCESS_TABLE, ACTIVITY_COLUMNS)
 
     def fleet(self, params: HuntParams, launches: Launches, activity_rows: pd.DataFrame) -> FleetContext:
-        return replace(remote_fleet(self.source, params, activity_rows), group_counts=self.group_counts)
+        launched = concat_pieces(run_complete(self.source, "scheduler_groups", params.start, params.end))
+        launched = (typed_rows(launched, PROCESS_TABLE, GROUP_KEYS)[GROUP_KEYS].drop_duplicates(ignore_index=True)
+                    if not launched.empty else None)
+        return replace(remote_fleet(self.source, params, activity_rows), group_counts=self.group_counts,
+                       scheduler_groups=launched)
 
     def file_information(self, params: HuntParams, rare_tasks: pd.DataFrame,
                          task_starts: pd.DataFrame) -> pd.DataFrame | None:

@@ -157,6 +157,13 @@ def render_task_start_groups_kql(params: HuntParams, target: str | Dialect = "de
     )
 
 
+def render_scheduler_groups_kql(params: HuntParams, target: str | Dialect = "defender") -> str:
+    """Every distinct (FileName, ProcessCommandLine, FolderPath) a task host launched in the
+    window, in scope or not (``FleetContext.scheduler_groups``: a registered task "ran")."""
+    target = dialect(target) if isinstance(target, str) else target
+    return _scoped_lets(params, target) + "Launches\n| distinct FileName, ProcessCommandLine, FolderPath"
+
+
 #: What the scope adds to each launch (``scope.scoped_task_starts``).
 SCOPE_COLUMNS = ["TaskHost", "InScopeBy", "Events"]
 

@@ -54,6 +54,7 @@ from hunting_lib.remote.kql import (
     render_ip_devices_kql,
     render_rare_tasks_kql,
     render_rows_by_process_kql,
+    render_scheduler_groups_kql,
     render_table_presence_kql,
     render_task_start_groups_kql,
     render_task_starts_kql,
@@ -146,6 +147,7 @@ def _renderers() -> dict[str, Callable[..., str]]:
         "file_profiles": lambda p, t, v: render_file_profiles_kql(p, v["sha1s"], t),
         "file_certificates": lambda p, t, v: render_file_certificates_kql(p, v["sha1s"], t),
         "task_registrations": lambda p, t, v: render_task_registrations_kql(p, t),
+        "scheduler_groups": lambda p, t, v: render_scheduler_groups_kql(p, t),
         "task_cache": lambda p, t, v: render_task_cache_kql(p, t),
         "task_logons": lambda p, t, v: render_task_logons_kql(
             p, v["sessions"]["DeviceName"].astype(str), v["sessions"]["LogonId"], t,
