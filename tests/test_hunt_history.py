@@ -166,3 +166,24 @@ def test_without_history_there_is_no_history_field(tmp_path):
     document = json.loads(out.read_text(encoding="utf-8"))
     assert document["history_run"] is None
     assert all("History" not in t and "GroupKey" in t and "TaskDefinitions" in t for t in document["rare_tasks"])
+
+
+def test_the_history_file_holds_no_secret_from_a_command_line(tmp_path):
+    from hunting_lib import HuntParams, run_hunt
+    from tests.conftest import task_start, typed
+
+    secret_line = r"cmd.exe /c net use \\fs01\c$ /user:FABRIKAM\svc-backup S3cretPassw0rd! & copy x \\fs01\c$"
+    sas = "powershell.exe -c iwr 'https://acct.blob.core.windows.net/c/x.ps1?sv=2022-11-02&sig=AbCdEf0123456789%2B%3D'"
+    launches = [task_start("cmd.exe", secret_line, r"C:\Windows\System32\cmd.exe", pid=4100),
+                task_start("powershell.exe", sas, r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+                           pid=4200, minutes=5)]
+    history = tmp_path / "h.sqlite"
+    result = run_hunt({"DeviceProcessEvents": typed("DeviceProcessEvents", launches)},
+                      HuntParams(history=str(history), exclusions=None, known_tasks=None))
+    assert len(result.rare_tasks) == 2
+    assert secret_line in set(result.rare_tasks["ProcessCommandLine"])  # the result itself stays exact
+    with sqlite3.connect(history) as db:
+        text = "\n".join(str(value) for table, in db.execute("select name from sqlite_master where type='table'")
+                         for row in db.execute(f"select * from {table}") for value in row)
+    assert "net use" in text and "fs01" in text  # the command lines are there...
+    assert "S3cretPassw0rd!" not in text and "AbCdEf0123456789" not in text  # ...without their secrets
