@@ -125,7 +125,7 @@ def test_the_pipeline_steps_are_subpackages():
                    "hunting_lib.params", "hunting_lib.errors", "hunting_lib.schema", "hunting_lib.clock",
                    "hunting_lib.engine", "hunting_lib.triage", "hunting_lib.pivots", "hunting_lib.report",
                    "hunting_lib.remote", "hunting_lib.sample", "hunting_lib.training", "hunting_lib.tasks",
-                   "hunting_lib.history"}, top
+                   "hunting_lib.history", "hunting_lib.handoff", "hunting_lib.detection"}, top
 
 
 def test_local_and_remote_hunts_share_one_pipeline():
