@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hunting_lib.errors import BadInputError, DataWarning
+from hunting_lib.handoff.commands import add_handoff_command, run_handoff
 from hunting_lib.history.commands import add_history_commands, run_history, run_verdict
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
@@ -104,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="day: each table a folder of daily parts, streamed in bounded memory; "
                              "auto (default): by day above scale 200")
     add_history_commands(commands)  # history, verdict
+
+    export = commands.add_parser("export-rule", help="write the hunt as a Sentinel analytics rule and a Defender XDR "
+                                                     "custom detection")
+    _add_hunt_options(export, data_required=False)
+    export.add_argument("--output", type=Path, required=True, help="the folder to write the rule files into")
+    export.add_argument("--watchlist", default=None, metavar="NAME",
+                        help="leave out the groups this Sentinel watchlist marks benign (_GetWatchlist)")
+    export.add_argument("--dry-run", action="store_true", help="print what would be written; write nothing")
+    add_handoff_command(commands)
     return parser
 
 
@@ -242,6 +252,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export_rule(args: argparse.Namespace) -> int:
+    from hunting_lib.detection.commands import run_export_rule
+
+    return run_export_rule(_params(args), args.output, args.watchlist, args.dry_run)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     prefix = "warning" if issubclass(category, DataWarning) else category.__name__
     print(f"{prefix}: {' '.join(str(message).split())}", file=sys.stderr)
@@ -250,7 +266,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"hunt": _cmd_hunt, "kql": _cmd_kql, "report": _cmd_report, "sample": _cmd_sample,
-                "history": run_history, "verdict": run_verdict}
+                "history": run_history, "verdict": run_verdict, "export-rule": _cmd_export_rule,
+                "handoff": run_handoff}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # third-party noise; our own data warnings are shown
         warnings.simplefilter("always", DataWarning)
