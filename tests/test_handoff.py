@@ -325,3 +325,24 @@ def test_bad_arguments_are_one_line_exit_2(findings_file, capsys, extra, message
     assert status == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+# -- the fake stays true to msticpy ------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["create_incident", "add_bookmark_to_incident", "post_comment", "list_watchlists",
+                                    "create_watchlist", "list_watchlist_items", "add_watchlist_item"])
+def test_the_fake_has_msticpys_signatures(method):
+    import inspect
+
+    sentinel_core = oracle("msticpy.context.azure.sentinel_core", "msticpy[azure] is a dependency")
+    real = inspect.signature(getattr(sentinel_core.MicrosoftSentinel, method))
+    fake = inspect.signature(getattr(FakeSentinel, method))
+    assert list(real.parameters) == list(fake.parameters)
+
+
+def test_rest_paths_are_msticpys():
+    from hunting_lib.handoff.plan import PROVIDER
+
+    sentinel_utils = oracle("msticpy.context.azure.sentinel_utils", "msticpy[azure] is a dependency")
+    for kind in ("bookmarks", "incidents", "watchlists"):
+        assert sentinel_utils._PATH_MAPPING[kind] == f"{PROVIDER}/{kind}"
