@@ -59,6 +59,10 @@ DEFENDER_REQUIRED = ("Timestamp", "DeviceId", "ReportId")
 #: Sentinel's watchlist function, which Kusto.Language does not know, declared with a watchlist's shape.
 GET_WATCHLIST = ("let _GetWatchlist = (alias:string) { datatable(SearchKey:string, FileName:string, "
                  "ProcessCommandLine:string, FolderPath:string, Verdict:string)[] };\n")
+#: The shape ``handoff`` syncs (keyed on GroupKey, with an expiry): the query must still analyse.
+GET_GROUPKEY_WATCHLIST = ("let _GetWatchlist = (alias:string) { datatable(SearchKey:string, GroupKey:string, "
+                          "Pattern:string, Verdict:string, Analyst:string, Expires:string, At:string, "
+                          "Source:string)[] };\n")
 
 
 def _timespan(text: str) -> pd.Timedelta:
@@ -209,6 +213,9 @@ def _queries_to_check() -> dict[str, str]:
             queries[f"sentinel inline, {label}, {watchlist}"] = prefix + render_detection_kql(
                 p, r, c, target="sentinel", lookback="14d", watchlist=watchlist)
             queries[f"defender, {label}, {watchlist}"] = prefix + exported.files[f"{RULE_NAME}.kql"]
+            if watchlist:
+                queries[f"defender, {label}, GroupKey watchlist"] = (GET_GROUPKEY_WATCHLIST
+                                                                     + exported.files[f"{RULE_NAME}.kql"])
     return queries
 
 
@@ -242,6 +249,7 @@ def _replay(con, params, rules, catalogue, since, watchlist=None, watchlist_rows
         replayed = real.replace(f"_GetWatchlist({kql_string(watchlist)})", table)
         for column in ("FileName", "ProcessCommandLine", "FolderPath"):
             replayed = replayed.replace(f'column_ifexists("{column}", "")', column)
+        replayed = replayed.replace('column_ifexists("Expires", "")', '""')  # the datatable has no expiry
         assert text.count(real) == 1
         text = text.replace(real, replayed)
     return kql_reference.run_kql(con, text)

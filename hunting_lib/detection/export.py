@@ -75,7 +75,7 @@ def _used_tables(query: str) -> list[str]:
 
 
 def sentinel_rule(params: HuntParams, query: str, identifier: str, watchlist: str | None,
-                  tables: list[str]) -> dict[str, Any]:
+                  tables: list[str], rules: int = 0, known: int = 0) -> dict[str, Any]:
     """The rule as the Azure-Sentinel repository writes one (Detections/*.yaml); ``tables``: the
     Device* tables the detection reads (through the function, when the query calls one)."""
     scope = "the published scope" if params.scope == "published" else "the extended scope"
@@ -83,8 +83,8 @@ def sentinel_rule(params: HuntParams, query: str, identifier: str, watchlist: st
         "A scheduled task whose program the Task Scheduler started fewer than "
         f"{params.threshold} times in the last 14 days"
         + (f" (or on at most {params.max_devices} devices)" if params.max_devices is not None else "")
-        + f", in {scope} of the rare scheduled task hunt (MITRE ATT&CK T1053.005). Exclusion rules and "
-        "known Windows and vendor tasks in force when the rule was exported are left out"
+        + f", in {scope} of the rare scheduled task hunt (MITRE ATT&CK T1053.005). Left out: the groups "
+        f"that the {rules} exclusion rules and {known} known Windows and vendor tasks in force at export cover"
         + (f", and so are the groups the watchlist '{watchlist}' marks benign" if watchlist else "")
         + ". Made by hunting_lib export-rule; tripwires are not part of the rule, so review what it leaves "
         "out with the hunt."
@@ -137,7 +137,7 @@ def build_export(params: HuntParams, rules: list, catalogue: tuple, watchlist: s
             f"// {RULE_NAME}.yaml: the rule's query calls it (Sentinel's rule queries stop at 10,000 characters).\n"
             + full + "\n")
         query = f"{alias}()"
-    rule = sentinel_rule(params, query, identifier, watchlist, _used_tables(full))
+    rule = sentinel_rule(params, query, identifier, watchlist, _used_tables(full), len(rules), len(catalogue))
     files[f"{RULE_NAME}.yaml"] = yaml.dump(rule, Dumper=_RuleDumper, sort_keys=False, allow_unicode=False,
                                            width=120)
     defender = render_detection_kql(params, rules, catalogue, target="defender", lookback=DEFENDER_LOOKBACK,

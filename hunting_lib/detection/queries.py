@@ -78,13 +78,15 @@ def _split_final(text: str) -> tuple[str, str]:
 
 def watchlist_kql(name: str) -> str:
     """The groups the watchlist clears: its rows whose ``Verdict`` is benign, as the group's three
-    strings (compared exactly, as the hunt groups them).
+    strings (compared exactly, as the hunt groups them), while the verdict has not expired.
 
     A watchlist without those columns (one keyed on GroupKey alone) clears nothing: GroupKey's
     normalisation (profiles, GUIDs, versions) uses look-around that KQL's RE2 cannot express, and a
     detection that silently cleared a look-alike would be worse than one more alert."""
     return (f"_GetWatchlist({kql_string(name)})\n"
             "    | where tolower(tostring(Verdict)) == \"benign\"\n"
+            "    | where isempty(tostring(column_ifexists(\"Expires\", \"\"))) "
+            "or todatetime(tostring(column_ifexists(\"Expires\", \"\"))) > now()\n"
             "    | project FileName = tostring(column_ifexists(\"FileName\", \"\")),\n"
             "        ProcessCommandLine = tostring(column_ifexists(\"ProcessCommandLine\", \"\")),\n"
             "        FolderPath = tostring(column_ifexists(\"FolderPath\", \"\"))")
