@@ -346,3 +346,36 @@ def test_rest_paths_are_msticpys():
     sentinel_utils = oracle("msticpy.context.azure.sentinel_utils", "msticpy[azure] is a dependency")
     for kind in ("bookmarks", "incidents", "watchlists"):
         assert sentinel_utils._PATH_MAPPING[kind] == f"{PROVIDER}/{kind}"
+
+
+# -- the notebook's section ----------------------------------------------------------------------
+
+def test_notebook_preview_lists_each_call_with_time_range_and_entities(findings_file):
+    from hunting_lib.handoff.notebook import preview_handoff
+
+    rank = rank_of(findings_file, "powershell.exe")
+    calls, table = preview_handoff(findings_file, [rank], new_incident="Case")
+    assert list(table["Call"]) == ["bookmark", "incident", "relation", "comment"]
+    bookmark = table.iloc[0]
+    assert (bookmark["From"], bookmark["To"]) == (iso(240), iso(259))
+    assert "Host: pc-01" in bookmark["Entities"] and "IP: 185.100.87.3" in bookmark["Entities"]
+
+
+def test_notebook_form_sends_only_after_a_preview_of_the_same_choices(findings_file, capsys):
+    oracle("ipywidgets", "the notebook's widgets")
+    from hunting_lib.handoff.notebook import handoff_form
+
+    client = FakeSentinel()
+    form = handoff_form(findings_file, workspace="soc", connect=lambda workspace: client, http=client.http)
+    choose, (new_incident, _), (preview, send_button), _ = form.children[0], form.children[1].children, \
+        form.children[2].children, form.children[3]
+    assert send_button.disabled
+    choose.value = (rank_of(findings_file, "upd.exe"),)
+    preview.click()
+    assert not send_button.disabled and client.calls == [] and client.requests == []
+    new_incident.value = "changed after the preview"
+    assert send_button.disabled  # a new choice needs a new preview
+    preview.click()
+    send_button.click()
+    assert client.names() == ["create_incident", "add_bookmark_to_incident", "post_comment"]
+    assert len(client.requests) == 1 and "upd.exe" in client.requests[0]["json"]["properties"]["displayName"]
