@@ -299,6 +299,19 @@ def test_the_custom_detection_rows_are_the_launches_of_the_hunts_unsuppressed_ra
     assert not _groups(suppressed) & _groups(rows) and len(suppressed) > 0
 
 
+@pytest.mark.parametrize("options", [{"max_devices": 1}, {"scope": "published", "threshold": 4},
+                                     {"exclusions": "none"}])
+def test_other_parameters_give_the_hunts_groups_too(sample_replay, options):
+    """The device limit (the hourly beacon on one machine), the published scope with another
+    threshold, and no exclusions at all: still exactly the hunt's groups nothing covers."""
+    con, _, default_rows, since = sample_replay
+    params = HuntParams(**options)
+    result = run_hunt(SAMPLE_DATA, params, indicators=False)
+    rows = _replay(con, params, load_exclusions(params.exclusions), load_known_tasks(params.known_tasks), since)
+    clean, _ = _expected(result)
+    assert _groups(rows) == clean and _groups(rows) != _groups(default_rows)
+
+
 def test_the_alert_window_keeps_rarity_over_the_lookback(sample_replay):
     """Rows only from the alert window, but rarity still counted over the whole lookback: a group
     with one launch before the window and one inside is reported with RunCount 2."""

@@ -71,7 +71,8 @@ _RuleDumper.add_representer(str, _literal_blocks)
 
 
 def _used_tables(query: str) -> list[str]:
-    return [table for table in TABLES if table in query]
+    """The tables the detection reads: each is read once, in its lookback ``let``."""
+    return [table for table in TABLES if f"= {table} | where " in query]
 
 
 def sentinel_rule(params: HuntParams, query: str, identifier: str, watchlist: str | None,
