@@ -101,6 +101,8 @@ def check_template(rule: dict) -> list[str]:
         "version": re.fullmatch(r"\d+\.\d+\.\d+", str(rule.get("version", ""))) is not None,
         "connectors": all(c.get("connectorId") and c.get("dataTypes") for c in rule["requiredDataConnectors"]),
     }
+    checks["eventGroupingSettings"] = rule.get("eventGroupingSettings", {}).get(
+        "aggregationKind", "SingleAlert") in {"SingleAlert", "AlertPerResult"}
     frequency, period = _timespan(rule["queryFrequency"]), _timespan(rule["queryPeriod"])
     checks["times"] = (pd.Timedelta(minutes=5) <= frequency <= period <= pd.Timedelta(days=14))
     mappings = rule.get("entityMappings", [])
@@ -137,6 +139,7 @@ def test_the_template_check_catches_what_it_is_meant_to_catch():
         {**good, "id": "not-a-guid"},
         {**good, "queryPeriod": "30d"},
         {**good, "severity": "Critical"},
+        {**good, "eventGroupingSettings": {"aggregationKind": "PerLaunch"}},
         {**good, "query": "x" * (SENTINEL_QUERY_LIMIT + 1)},
         {**good, "entityMappings": [{"entityType": "IP", "fieldMappings": [{"identifier": "Address",
                                                                             "columnName": "NoSuchColumn"}]}]},

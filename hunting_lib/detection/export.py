@@ -113,6 +113,8 @@ def sentinel_rule(params: HuntParams, query: str, identifier: str, watchlist: st
         ],
         "customDetails": {"RunCount": "RunCount", "DeviceCount": "DeviceCount", "RareBy": "RareBy",
                           "CommandLine": "ProcessCommandLine"},
+        # one alert per launch, each with its own host, account, file and address
+        "eventGroupingSettings": {"aggregationKind": "AlertPerResult"},
         "version": "1.0.0",
         "kind": "Scheduled",
     }
