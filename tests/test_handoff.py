@@ -379,3 +379,23 @@ def test_notebook_form_sends_only_after_a_preview_of_the_same_choices(findings_f
     send_button.click()
     assert client.names() == ["create_incident", "add_bookmark_to_incident", "post_comment"]
     assert len(client.requests) == 1 and "upd.exe" in client.requests[0]["json"]["properties"]["displayName"]
+
+
+def test_result_rows_stay_valid_json_when_a_secret_ends_a_value(tmp_path):
+    # The net use rule takes the token after /user:NAME; at a value's end that token, run over
+    # the JSON text, would be the closing quote and the next key.
+    command = "net use \\\\h\\c$ /user:FAB\\adm "  # ends in a space: the next token is the closing quote
+    findings = load_findings(_findings_with_command(tmp_path, command))
+    body = handoff_plan(findings, choose_findings(findings, [1]))[0].body["properties"]
+    rows = json.loads(body["queryResult"])
+    assert rows["rare_task"]["ProcessCommandLine"] == command
+    assert rows["rare_task"]["FolderPath"] == r"C:\Windows\System32\net.exe"
+
+
+def _findings_with_command(tmp_path, command: str):
+    path = tmp_path / "one.json"
+    row = {"FileName": "net.exe", "ProcessCommandLine": command, "FolderPath": r"C:\Windows\System32\net.exe",
+           "GroupKey": "gk-0123456789abcdef", "FirstSeen": iso(0), "LastSeen": iso(1), "Devices": ["pc-01"]}
+    path.write_text(json.dumps({"rare_tasks": [row], "activity": [], "audit": {"kql": "DeviceProcessEvents"}}),
+                    encoding="utf-8")
+    return path

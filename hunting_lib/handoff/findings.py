@@ -18,7 +18,7 @@ import pandas as pd
 
 from hunting_lib.errors import BadInputError
 from hunting_lib.remote.kql_literals import kql_string, kql_string_list
-from hunting_lib.report.redact import REDACTED, redact_text
+from hunting_lib.report.redact import REDACTED, redact_records, redact_text
 
 #: The most activity rows one bookmark carries (the query finds them all again).
 MAX_ACTIVITY_ROWS = 50
@@ -226,7 +226,9 @@ def result_rows(finding: Finding) -> str:
     document = {"rare_task": group, "activity": activity}
     if len(finding.activity) > len(activity):
         document["activity_left_out"] = len(finding.activity) - len(activity)
-    return json.dumps(document, ensure_ascii=False, default=str)
+    # Redacted value by value before it becomes one JSON text (a rule run over the text could
+    # match across a value's closing quote).
+    return json.dumps(redact_records(document), ensure_ascii=False, default=str)
 
 
 def task_names(group: dict) -> list[str]:

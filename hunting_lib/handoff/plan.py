@@ -90,7 +90,6 @@ def bookmark_call(findings: Findings, finding: Finding) -> Call:
         f" [{group.get('GroupKey')}]"
     properties: dict[str, Any] = {
         "displayName": _one_line(title),
-        "queryResult": result_rows(finding),
         "notes": summary_text(finding),
         "labels": LABELS + [str(group.get("GroupKey"))],
         "entityMappings": entity_mappings(finding),
@@ -108,6 +107,7 @@ def bookmark_call(findings: Findings, finding: Finding) -> Call:
     # (net use's "/user:NAME <next token>") and corrupt the KQL. narrowed_kql puts only
     # secret-free values into it instead (a command line with a secret by its start).
     body["properties"]["query"] = narrowed_kql(findings.audit["kql"], group)
+    body["properties"]["queryResult"] = result_rows(finding)  # JSON text, redacted value by value
     return Call("bookmark", "PUT", f"{PROVIDER}/bookmarks/{ident}", BOOKMARK_API_VERSION, body, ref=ident,
                 note=f"finding {finding.rank} ({_one_line(group.get('FileName'), 80)}, {group.get('GroupKey')}); "
                      f"REST with the client's token: msticpy's create_bookmark sends no time range or entities")
