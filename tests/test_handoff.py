@@ -399,3 +399,15 @@ def _findings_with_command(tmp_path, command: str):
     path.write_text(json.dumps({"rare_tasks": [row], "activity": [], "audit": {"kql": "DeviceProcessEvents"}}),
                     encoding="utf-8")
     return path
+
+
+def test_narrowed_queries_parse_with_zero_errors_in_microsofts_kusto_parser(findings_file):
+    from tests import kusto_parser
+
+    kusto_parser.require_kusto()
+    findings = load_findings(findings_file)
+    queries = [narrowed_kql(findings.audit["kql"], f.group) for f in choose_findings(findings, None)]
+    broken = queries[0].replace("| where InitiatingProcessFileName", "| where where InitiatingProcessFileName")
+    answers = kusto_parser.check_queries(queries + [broken])
+    assert answers[:-1] == [[]] * len(queries)
+    assert answers[-1]  # the parser does report a broken query
