@@ -20,6 +20,7 @@ from hunting_lib.handoff.plan import BOOKMARK_API_VERSION, handoff_plan
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
 from hunting_lib.report.output import write_json
+from hunting_lib.report.redact import redact_text
 from tests.conftest import T0, activity, oracle, task_start, typed
 from tests.fake_sentinel import TOKEN, FakeSentinel
 
@@ -253,6 +254,13 @@ def test_watchlist_sync_creates_adds_and_is_idempotent(findings_file, tmp_path):
     assert items[key]["Verdict"] == "benign" and items[key]["Analyst"] == "ana" and items[key]["Expires"]
     assert items[veeam["GroupKey"]]["Verdict"] == "excluded"
     assert items[veeam["GroupKey"]]["Source"] == "rule:backup-veeam-agent"
+    # The exact strings too, for export-rule's detection, which joins on them (secrets redacted).
+    file_name = json.loads(findings_file.read_text(encoding="utf-8"))["rare_tasks"][0]["FileName"]
+    triple = next(t for t in (EVIL, HOSTILE, SECRET) if t[0] == file_name)
+    command = redact_text(triple[1]) if triple is SECRET else triple[1]
+    assert (items[key]["FileName"], items[key]["ProcessCommandLine"], items[key]["FolderPath"]) == \
+        (triple[0], command, triple[2])
+    assert tuple(items[veeam["GroupKey"]][c] for c in ("FileName", "ProcessCommandLine", "FolderPath")) == VEEAM
     before = dict(client.watchlists["hunt-verdicts"])
     again = FakeSentinel(watchlists=client.watchlists)
     _send(findings_file, again, "--finding", "1", "--sync-watchlist", "hunt-verdicts", "--history", str(history))
@@ -411,3 +419,20 @@ def test_narrowed_queries_parse_with_zero_errors_in_microsofts_kusto_parser(find
     answers = kusto_parser.check_queries(queries + [broken])
     assert answers[:-1] == [[]] * len(queries)
     assert answers[-1]  # the parser does report a broken query
+
+
+def test_a_verdicts_group_strings_come_from_the_history_when_the_findings_lack_the_key(tmp_path):
+    from hunting_lib.handoff.watchlist import recorded_groups, watchlist_items
+    from hunting_lib.history.store import open_history
+    from hunting_lib.history.verdicts import current_verdicts, record_verdict
+
+    path = tmp_path / "history.sqlite"
+    result = run_hunt(fleet(), HuntParams(history=str(path)))
+    key = result.rare_tasks.loc[result.rare_tasks["FileName"] == EVIL[0], "GroupKey"].iloc[0]
+    with open_history(path) as store:
+        record_verdict(store, key, "benign", "ana")
+        verdicts = current_verdicts(store)
+        recorded = recorded_groups(store, [key])
+    items = watchlist_items(verdicts, None, recorded)
+    assert [(i["GroupKey"], i["FileName"], i["ProcessCommandLine"], i["FolderPath"], i["Verdict"]) for i in items] == \
+        [(key, *EVIL, "benign")]

@@ -51,7 +51,13 @@ def run_handoff(args: argparse.Namespace, client: Any = None, http: Any = None) 
     from hunting_lib.handoff import send
     from hunting_lib.handoff.findings import choose_findings, load_findings
     from hunting_lib.handoff.plan import format_plan, handoff_plan
-    from hunting_lib.handoff.watchlist import check_watchlist_name, sync_watchlist, watchlist_items, watchlist_plan
+    from hunting_lib.handoff.watchlist import (
+        check_watchlist_name,
+        recorded_groups,
+        sync_watchlist,
+        watchlist_items,
+        watchlist_plan,
+    )
 
     findings = load_findings(args.findings)
     chosen = choose_findings(findings, args.finding)
@@ -70,7 +76,8 @@ def run_handoff(args: argparse.Namespace, client: Any = None, http: Any = None) 
 
             with open_history(args.history, create=False) as store:
                 verdicts = current_verdicts(store)
-        items = watchlist_items(verdicts, findings)
+                recorded = recorded_groups(store, list(verdicts["GroupKey"]))
+        items = watchlist_items(verdicts, findings, recorded if verdicts is not None else None)
     if not chosen and (args.incident or args.new_incident):
         raise BadInputError(f"{findings.path}: no unsuppressed finding to put in an incident; choose some with "
                             f"--finding N")
