@@ -38,8 +38,10 @@ from hunting_lib.triage.exclusions import ExclusionRule
 DETECTION_COLUMNS = ["Timestamp", "DeviceId", "DeviceName", "AccountName", "AccountDomain", "FileName",
                      "FolderPath", "ProcessCommandLine", "SHA1", "ReportId", "RemoteIP", "RunCount",
                      "DeviceCount", "RareBy", "InScopeBy"]
-#: The watchlist's columns the detection reads: the group's three strings and the verdict.
-WATCHLIST_COLUMNS = ("FileName", "ProcessCommandLine", "FolderPath", "Verdict")
+#: The watchlist's columns the detection reads: the group's three strings (exact, as the hunt
+#: groups launches), the verdict and, when there, its expiry. Any other column is ignored.
+GROUP_STRINGS = ("FileName", "ProcessCommandLine", "FolderPath")
+WATCHLIST_COLUMNS = (*GROUP_STRINGS, "Verdict", "Expires")
 #: Sentinel watchlist aliases: letters, digits, '-' and '_' (kept strict: the alias is also a file name).
 _WATCHLIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -87,9 +89,8 @@ def watchlist_kql(name: str) -> str:
             "    | where tolower(tostring(Verdict)) == \"benign\"\n"
             "    | where isempty(tostring(column_ifexists(\"Expires\", \"\"))) "
             "or todatetime(tostring(column_ifexists(\"Expires\", \"\"))) > now()\n"
-            "    | project FileName = tostring(column_ifexists(\"FileName\", \"\")),\n"
-            "        ProcessCommandLine = tostring(column_ifexists(\"ProcessCommandLine\", \"\")),\n"
-            "        FolderPath = tostring(column_ifexists(\"FolderPath\", \"\"))")
+            "    | project " + ",\n        ".join(f"{column} = tostring(column_ifexists({kql_string(column)}, \"\"))"
+                                               for column in GROUP_STRINGS))
 
 
 def render_detection_kql(params: HuntParams, rules: Iterable[ExclusionRule] = (), catalogue: tuple = (),
