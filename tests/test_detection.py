@@ -418,3 +418,12 @@ def test_render_refuses_a_fixed_window_and_an_odd_lookback():
         render_detection_kql(HuntParams(end="2026-11-08"))
     with pytest.raises(BadInputError, match="KQL timespan"):
         render_detection_kql(HuntParams(), lookback="30d) | take 1")
+
+
+def test_the_watchlist_handoff_syncs_has_the_columns_the_rule_reads():
+    """The two halves of issue 16 agree: every column the detection reads is one the sync writes."""
+    from hunting_lib.detection.queries import WATCHLIST_COLUMNS
+    from hunting_lib.handoff.watchlist import COLUMNS
+
+    assert set(WATCHLIST_COLUMNS) <= set(COLUMNS)
+    assert all(f'column_ifexists("{c}", "")' in watchlist_kql("w") for c in ("FileName", "Expires"))
