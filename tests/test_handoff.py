@@ -436,3 +436,11 @@ def test_a_verdicts_group_strings_come_from_the_history_when_the_findings_lack_t
     items = watchlist_items(verdicts, None, recorded)
     assert [(i["GroupKey"], i["FileName"], i["ProcessCommandLine"], i["FolderPath"], i["Verdict"]) for i in items] == \
         [(key, *EVIL, "benign")]
+
+
+def test_no_sentinel_settings_is_one_line_exit_1(findings_file, capsys, monkeypatch, tmp_path):
+    oracle("msticpy.context.azure.sentinel_core", "msticpy[azure] is a dependency")
+    monkeypatch.setenv("MSTICPYCONFIG", str(tmp_path / "absent.yaml"))
+    assert main(["handoff", "--findings", str(findings_file), "--finding", "1", "--workspace", "Nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot connect to Microsoft Sentinel (workspace Nope)" in err

@@ -31,8 +31,15 @@ def connect_sentinel(workspace: str | None = None):
     default: its default workspace). Authentication is msticpy's (Azure CLI, managed identity, ...)."""
     from msticpy.context.azure import MicrosoftSentinel
 
-    client = MicrosoftSentinel(workspace=workspace) if workspace else MicrosoftSentinel()
-    client.connect(workspace=workspace) if workspace else client.connect()
+    options = {"workspace_name": workspace} if workspace else {}  # msticpy 3 also reads it as `workspace`
+    try:
+        client = MicrosoftSentinel(**options)
+        client.connect(**options)
+    except Exception as exc:  # msticpy's own message for a missing setting is a bare TypeError
+        detail = " ".join(str(exc).split())[:300]
+        raise HandoffError(f"cannot connect to Microsoft Sentinel (workspace {workspace or 'the default'}): "
+                           f"{type(exc).__name__}: {detail}; check the AzureSentinel workspace settings in "
+                           f"msticpyconfig.yaml and your Azure sign-in") from None
     return client
 
 
