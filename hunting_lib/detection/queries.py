@@ -75,6 +75,8 @@ def _split_final(text: str) -> tuple[str, str]:
     a line is the end of the last ``let``.
     """
     lets, final = text.rsplit(";\n", 1)
+    if not final.startswith("union "):  # the renderer changed shape; fail loudly rather than mis-split
+        raise ValueError("the rare-tasks query no longer ends in its union; update hunting_lib/detection/queries.py")
     return lets + ";\n", final
 
 
