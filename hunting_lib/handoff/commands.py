@@ -25,8 +25,9 @@ def add_handoff_command(commands) -> None:
     handoff = commands.add_parser("handoff", help="send findings to Microsoft Sentinel as bookmarks (and an incident)")
     handoff.add_argument("--findings", type=Path, required=True, metavar="FILE.json",
                          help="the findings file (hunt --output FILE.json)")
-    handoff.add_argument("--finding", type=_rank, action="append", metavar="N",
-                         help="a finding by rank (1 = the first); repeat for more (default: every unsuppressed one)")
+    handoff.add_argument("--finding", type=_rank, action="extend", nargs="+", metavar="N",
+                         help="findings by rank (1 = the first): --finding 1 3, or repeated (default: every "
+                              "unsuppressed one)")
     case = handoff.add_mutually_exclusive_group()
     case.add_argument("--incident", metavar="ID", help="add the bookmarks (and a comment) to this incident")
     case.add_argument("--new-incident", metavar="TITLE", help="create an incident with this title for the bookmarks")
