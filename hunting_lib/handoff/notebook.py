@@ -15,6 +15,7 @@ import pandas as pd
 
 from hunting_lib.handoff.findings import choose_findings, load_findings
 from hunting_lib.handoff.plan import Call, format_plan, handoff_plan
+from hunting_lib.report.tables import second_text
 
 
 def _entities_text(entities: list[dict]) -> str:
@@ -37,7 +38,10 @@ def plan_table(calls: list[Call]) -> pd.DataFrame:
         rows.append({"Call": call.kind, "Request": f"{call.method} {call.path}", "What": what,
                      "From": properties.get("queryStartTime", ""), "To": properties.get("queryEndTime", ""),
                      "Entities": _entities_text(properties.get("entityMappings") or [])})
-    return pd.DataFrame(rows, columns=["Call", "Request", "What", "From", "To", "Entities"])
+    table = pd.DataFrame(rows, columns=["Call", "Request", "What", "From", "To", "Entities"])
+    for column in ("From", "To"):  # read to the second, as every table of the report (the call keeps 100 ns)
+        table[column] = second_text(table[column].replace("", None))
+    return table
 
 
 def preview_handoff(findings_path: str | Path, ranks: list[int] | None = None, incident: str | None = None,
