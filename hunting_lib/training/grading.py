@@ -117,3 +117,82 @@ def device_matches(given: str, device: str) -> bool:
 def same_devices(given: set[str], expected: set[str]) -> bool:
     """Every given name is one of the expected devices (FQDN or short host name), one each."""
     return len(given) == len(expected) and all(any(device_matches(g, e) for e in expected) for g in given)
+
+
+GroupTriple = tuple[str, str, str]
+_GROUP_COLUMNS = ["FileName", "ProcessCommandLine", "FolderPath"]
+_GROUP_FORMS = ("a row of the rare-groups table (e.g. rare.loc[[3, 7]]), its TaskId, its GroupKey ('gk-...') "
+                "or the exact (FileName, ProcessCommandLine, FolderPath) tuple")
+
+
+def _triples_of(frame: pd.DataFrame) -> list[GroupTriple]:
+    return [tuple(str(v) for v in row) for row in frame[_GROUP_COLUMNS].itertuples(index=False, name=None)]
+
+
+def read_groups(answer: Any, reference: pd.DataFrame, what: str = "rare groups") -> set[GroupTriple]:
+    """The exact (FileName, ProcessCommandLine, FolderPath) groups an answer names.
+
+    Groups, never file names: ``CMD.EXE`` running an inventory script and ``cmd.exe`` running
+    atexec's ``whoami`` are different groups, and grading by lower-cased file name once let a
+    trainee who flagged the wrong one pass. An answer may be rows of a table (any frame with the
+    three key columns, or with a ``TaskId``/``GroupKey`` column), one row (a Series), the exact
+    key tuple, a GroupKey, a TaskId of ``reference`` (the table the exercise names), or a
+    collection of those. A plain name is refused with a hint.
+    """
+    from hunting_lib.engine.group_key import group_keys
+
+    keyed = reference if "GroupKey" in reference.columns else group_keys(reference)
+    by_key = dict(zip(keyed["GroupKey"].astype(str), _triples_of(keyed)))
+    by_task = dict(zip(keyed["TaskId"].astype(int), _triples_of(keyed))) if "TaskId" in keyed.columns else {}
+    file_names = {str(n).lower() for n in reference["FileName"]}
+
+    def one(item: Any) -> list[GroupTriple]:
+        if isinstance(item, pd.DataFrame):
+            if set(_GROUP_COLUMNS) <= set(item.columns):
+                return _triples_of(item)
+            for column in ("GroupKey", "TaskId"):
+                if column in item.columns:
+                    return [t for value in item[column] for t in one(value)]
+            raise Unreadable(f"the table has no FileName, ProcessCommandLine and FolderPath columns; give {what} as "
+                             f"{_GROUP_FORMS}")
+        if isinstance(item, pd.Series):
+            if set(_GROUP_COLUMNS) <= set(item.index):
+                return [tuple(str(item[c]) for c in _GROUP_COLUMNS)]  # type: ignore[list-item]
+            return [t for value in item.tolist() for t in one(value)]
+        if isinstance(item, tuple) and len(item) == 3 and all(isinstance(v, str) for v in item) and not (
+                item not in by_key.values() and all(v.strip().lower() in file_names for v in item)):
+            return [item]  # type: ignore[list-item]
+        if isinstance(item, (bool, np.bool_)):
+            raise Unreadable(f"expected {what}, got {item!r}")
+        if isinstance(item, (int, np.integer)) or (isinstance(item, str) and item.strip().isdigit()):
+            task = int(item)
+            if task not in by_task:
+                raise Unreadable(f"no rare group has TaskId {task} in the table this exercise is about")
+            return [by_task[task]]
+        if isinstance(item, str):
+            text = item.strip().strip("'\"").strip()
+            if text.lower().startswith("gk-"):
+                if text.lower() not in by_key:
+                    raise Unreadable(f"no rare group has GroupKey {text!r} in the table this exercise is about")
+                return [by_key[text.lower()]]
+            if text.lower() in file_names:
+                raise Unreadable(f"{text!r} is a file name, and a file name can name several groups (CMD.EXE and "
+                                 f"cmd.exe, or three powershell.exe tasks, are different groups); give {_GROUP_FORMS}")
+            raise Unreadable(f"{text!r} names no rare group; give {_GROUP_FORMS}")
+        if isinstance(item, (dict, set, frozenset, list, tuple, np.ndarray, pd.Index)):
+            values = item.keys() if isinstance(item, dict) else item
+            return [t for value in values for t in one(value)]
+        raise Unreadable(f"expected {what} as {_GROUP_FORMS}, got {item!r}")
+
+    groups = set(one(answer))
+    if not groups:
+        raise Unreadable(f"the answer is empty; expected {what}")
+    return groups
+
+
+def groups_text(groups: Iterable[GroupTriple], limit: int = 3) -> str:
+    """Groups for a hint: file name and the start of the command line, a few at most."""
+    listed = sorted(groups)
+    shown = [f"{name} ({command[:60]}{'...' if len(command) > 60 else ''})" for name, command, _ in listed[:limit]]
+    more = len(listed) - limit
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
