@@ -94,40 +94,62 @@ def veeam_rule_by_hand(key: Key) -> str:
     return rule_id
 
 
+def group(s: dict) -> tuple[str, str, str]:
+    """A scenario's exact rare-group key, straight from the answer key."""
+    return (s["FileName"], s["ProcessCommandLine"], s["FolderPath"])
+
+
+def right_why() -> str:
+    """Exercise 9's right letter: the choice that anchors trust on the signer or the hash."""
+    (letter,) = [k for k, c in training.VEEAM_WHY.items() if "signer or hash" in c.text]
+    return letter
+
+
 def right_answers(folder: Path) -> dict[int, object]:
     key = Key(folder)
     parent = seed_literals().parent_command_line
     encoded = key.one("mal-encoded-powershell")
+    clearing = [s for s in key.scenarios if s.get("seed_false_positive") == 5 and s["seed_reports_it"]]
     return {
         1: steps_1_to_3_by_hand(folder)[1],
-        2: {s["FileName"] for s in key.kind("malicious") if s["seed_reports_it"]},
+        2: {group(s) for s in key.kind("malicious") + clearing if s["seed_reports_it"]},
         3: c2_ip_from_command(encoded["ProcessCommandLine"]),
         4: next(s["device"] for s in key.kind("malicious") if not s["seed_reports_it"]),
-        5: {s["FileName"] for s in key.scenarios if s["seed_reports_it"] and not s["activity_tables"]},
+        5: {group(s) for s in key.scenarios if s["seed_reports_it"] and not s["activity_tables"]},
         6: set(encoded["report_ids"]["DeviceNetworkEvents"]),
         7: next(s["device"] for s in key.scenarios if not s["launched_by"].lower().startswith("svchost.exe")),
-        8: next(s["FileName"] for s in key.scenarios
+        8: next(group(s) for s in key.scenarios
                 if s["launched_by"] != parent and s["launched_by"].lower() == parent.lower()),
-        9: veeam_rule_by_hand(key),
-        10: {s["FileName"] for s in key.kind("malicious") if "update" in s["FolderPath"].lower()},
+        9: (veeam_rule_by_hand(key), right_why()),
+        10: {group(s) for s in key.kind("malicious") if "update" in s["FolderPath"].lower()},
     }
+
+
+def rows_of(groups: set[tuple[str, str, str]], folder: Path, table: str = "rare") -> pd.DataFrame:
+    """The groups as rows of the exercise's table, the way a trainee selects them."""
+    data = training.exercise_data(folder)
+    frame = {"rare": data.rare, "wider": data.wider_rare, "one_device": data.published_one_device}[table]
+    keys = list(zip(frame["FileName"], frame["ProcessCommandLine"], frame["FolderPath"]))
+    return frame[[k in groups for k in keys]]
 
 
 def sloppy_right_answers(folder: Path) -> dict[int, list[object]]:
     """Right answers written the way a person might type them."""
     right = right_answers(folder)
     key = Key(folder)
+    rule, why = right[9]
     return {
         1: [str(right[1]), float(right[1])],
-        2: [sorted(n.upper() for n in right[2]), tuple(right[2])],
+        2: [rows_of(right[2], folder), list(rows_of(right[2], folder)["TaskId"]), sorted(right[2])],
         3: [f"  {right[3]} ", [right[3]]],
         4: [right[4].split(".")[0].upper(), {right[4]}],
-        5: [next(iter(right[5])).upper(), list(right[5])],
+        5: [rows_of(right[5], folder), next(iter(right[5])), rows_of(right[5], folder).iloc[0]],
         6: [[str(r) for r in sorted(right[6])], pd.Series(sorted(right[6]))],
         7: [right[7].split(".")[0], right[7].upper()],
-        8: [right[8].lower(), next(s["id"].upper() for s in key.scenarios if s["FileName"] == right[8])],
-        9: [f" {right[9].upper()} ", [right[9]]],
-        10: [sorted(n.upper() for n in right[10]), list(right[10])],
+        8: [rows_of({right[8]}, folder, "wider"), right[8],
+            next(s["id"].upper() for s in key.scenarios if group(s) == right[8])],
+        9: [[f" {rule.upper()} ", f"({why.upper()})"], {"rule": rule, "why": why}],
+        10: [rows_of(right[10], folder, "one_device"), list(rows_of(right[10], folder, "one_device")["GroupKey"])],
     }
 
 
@@ -142,17 +164,21 @@ def wrong_answers(folder: Path) -> dict[int, list[object]]:
     mine = network[network["ReportId"].astype(int).isin(right[6])]
     own = {int(r) for r in mine.loc[mine["InitiatingProcessCommandLine"] == encoded["ProcessCommandLine"], "ReportId"]}
     private = next(ip for ip in mine["RemoteIP"] if not ipaddress.ip_address(ip).is_global)
+    swapped = (right[2] - {group(key.one("mal-atexec-whoami"))}) | {group(key.one("edge-uppercase-cmd"))}
     return {
         1: [steps_1_to_3_by_hand(folder)[0], right[1] + 1, "many"],
-        2: [right[2] | {beacon["FileName"]}, right[2] - {reported[0]["FileName"]}, {"notepad.exe"}],
-        3: [private, "8.8.8.8", "evil.example"],
+        2: [swapped, {name for name, _, _ in right[2]}, right[2] - {group(reported[0])},
+            right[2] | {group(beacon)}],
+        3: [private, "8.8.8.8", "evil.example", f"{right[3]}:443"],
         4: [reported[0]["device"], beacon["FileName"]],
-        5: ["powershell.exe", "notepad.exe"],
+        5: ["powershell.exe", {group(key.one("fp-user-report"))}],
         6: [own, right[6] | {1}, 42],
         7: [Key.devices(key.one("fp-user-report"))[0], beacon["device"]],
-        8: [beacon["FileName"], "edge-parent-no-s-flag", {right[8], "OneDriveStandaloneUpdater.exe"}],
-        9: ["backup-acronis-agent", 'ProcessCommandLine contains "backup"', "eventlog-cleanup", "no-such-rule"],
-        10: [{s["FileName"] for s in key.kind("malicious")}, {"OneDriveStandaloneUpdater.exe"}, set()],
+        8: [{group(beacon)}, "edge-parent-no-s-flag", right[8][0]],
+        9: [("backup-acronis-agent", right_why()), 'ProcessCommandLine contains "backup"', ("eventlog-cleanup", "b"),
+            "no-such-rule", right[9][0], (right[9][0], "a")],
+        10: [{group(s) for s in key.kind("malicious") if s["seed_reports_it"]}, {"OneDriveStandaloneUpdater.exe"},
+             set()],
     }
 
 
@@ -203,7 +229,49 @@ def test_the_hints_name_the_usual_mistakes():
     own = set(network.loc[network["InitiatingProcessCommandLine"] == encoded["ProcessCommandLine"], "ReportId"])
     assert "seed's view" in training.check_6(own, data_dir=SAMPLE_DATA).message
     assert "contains" in training.check_9("FolderPath contains update", data_dir=SAMPLE_DATA).message
-    assert "disabled" in training.check_9("eventlog-cleanup", data_dir=SAMPLE_DATA).message
+    assert "disabled" in training.check_9(("eventlog-cleanup", right_why()), data_dir=SAMPLE_DATA).message
+
+
+def shells_compared_with_case(folder: Path) -> int:
+    """Steps 1-3 by a trainee who reads =~ as an exact match (so CMD.EXE is not a shell)."""
+    frame = raw_table(folder, "DeviceProcessEvents")
+    step1 = frame[(frame["InitiatingProcessFileName"] == "svchost.exe")
+                  & (frame["InitiatingProcessCommandLine"] == "svchost.exe -k netsvcs -p -s Schedule")]
+    step2 = step1[step1["FileName"] != "MpCmdRun.exe"]
+    outside = ~step2["FolderPath"].str.lower().str.startswith("c:\\windows\\system32\\")
+    shell = step2["FileName"].isin(["cmd.exe", "powershell.exe", "rundll32.exe", "regsvr32.exe"])
+    return int((outside | shell).sum())
+
+
+def test_each_plausible_wrong_answer_gets_its_own_hint():
+    """Issue 17's trainee run: the wrong answers that once passed, or got a vague hint."""
+    folder = SAMPLE_DATA
+    key = Key(folder)
+    right = right_answers(folder)
+    atexec, inventory = group(key.one("mal-atexec-whoami")), group(key.one("edge-uppercase-cmd"))
+    clearing = {group(s) for s in key.scenarios if s.get("seed_false_positive") == 5}
+    cases = [
+        # The false pass: the benign CMD.EXE inventory job flagged, the atexec cmd.exe task missed.
+        (2, (right[2] - {atexec}) | {inventory}, "shares its program name"),
+        (2, {name for name, _, _ in right[2]}, "is a file name"),
+        (2, right[2] - clearing, "clears an event log"),
+        (2, right[2] - {atexec}, "attack group(s) missing: 1"),
+        (1, shells_compared_with_case(folder), "=~ is not an exact match"),
+        (3, f"{right[3]}:443", "drop the port"),
+        (5, {group(key.one("fp-user-report"))}, "has activity rows"),
+        (8, {group(next(s for s in key.kind("malicious") if not s["seed_reports_it"]))}, "runs too often"),
+        (9, (right[9][0], "a"), "administrator"),
+        (9, right[9][0], "now the why"),
+        (10, set(), "at least one"),
+    ]
+    assert shells_compared_with_case(folder) != right[1]
+    for number, answer, hint in cases:
+        verdict = training.CHECKERS[number](answer, data_dir=folder)
+        assert not verdict.correct, (number, answer)
+        assert hint in verdict.message, (number, hint, verdict.message)
+    # Exercise 9 no longer gives the answer away by listing every rule id.
+    unknown = training.check_9(("no-such-rule", right_why()), data_dir=folder).message
+    assert right[9][0] not in unknown and "backup-acronis-agent" not in unknown
 
 
 def test_summary_counts_the_recorded_verdicts(capsys):

@@ -3,6 +3,7 @@ the data itself, never typed in: regenerate the sample with another seed and the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -13,6 +14,7 @@ from hunting_lib.engine.addresses import ip_kind
 from hunting_lib.engine.query import seed_literals
 from hunting_lib.engine.rarity import GROUP_KEYS
 from hunting_lib.training.data import ExerciseData, exercise_data
+from hunting_lib.training.grading import GroupTriple
 from hunting_lib.training.lessons import NAIVE_RULE, lowered_keys, naive_rule, shipped_rules
 from hunting_lib.triage.exclusions import ExclusionRule
 
@@ -46,11 +48,23 @@ def expected_1(data_dir: str | Path | None = None) -> int:
     return len(exercise_data(data_dir).starts)
 
 
-def expected_2(data_dir: str | Path | None = None) -> set[str]:
-    """Exercise 2: FileNames of the planted malicious tasks that the seed's step 4 keeps."""
+def log_clearing(d: ExerciseData) -> list[dict[str, Any]]:
+    """The planted event-log clearing tasks (published false positive 5). Clearing a log is also
+    how intruders hide (T1070.001), so the course treats each one as a finding to escalate to its
+    owner, never as housekeeping to close unasked."""
+    return [s for s in d.scenarios if s.get("seed_false_positive") == LOG_CLEARING_FALSE_POSITIVE]
+
+
+#: The published false positive "System-Generated Task for Event Log Cleanup" is number 5.
+LOG_CLEARING_FALSE_POSITIVE = 5
+
+
+def expected_2(data_dir: str | Path | None = None) -> set[GroupTriple]:
+    """Exercise 2: the rare groups (step 4) to escalate: the planted attacks, and the log clearing
+    task, which stays a finding until its owner confirms it."""
     d = exercise_data(data_dir)
     rare = d.rare_groups()
-    return {s["FileName"] for s in d.of_kind("malicious") if d.group(s) in rare}
+    return {d.group(s) for s in [*d.of_kind("malicious"), *log_clearing(d)] if d.group(s) in rare}
 
 
 def expected_3(data_dir: str | Path | None = None) -> set[str]:
@@ -70,13 +84,13 @@ def expected_4(data_dir: str | Path | None = None) -> set[str]:
     return {device for s in d.of_kind("malicious") if d.group(s) in kept for device in kept[d.group(s)]}
 
 
-def expected_5(data_dir: str | Path | None = None) -> set[str]:
-    """Exercise 5: FileNames of the rare groups the seed keeps but finds no activity for."""
+def expected_5(data_dir: str | Path | None = None) -> set[GroupTriple]:
+    """Exercise 5: the rare groups the seed keeps but finds no activity for."""
     d = exercise_data(data_dir)
     seen = set(lowered_keys(d.seed_rows, ["InitiatingProcessFileName", "InitiatingProcessCommandLine",
                                           "InitiatingProcessFolderPath"]))
     quiet = ~lowered_keys(d.rare, GROUP_KEYS).isin(seen)
-    return set(d.rare.loc[quiet, "FileName"])
+    return d.rare_groups(d.rare.loc[quiet])
 
 
 def expected_6(data_dir: str | Path | None = None) -> set[int]:
@@ -110,9 +124,41 @@ def expected_9(data_dir: str | Path | None = None) -> set[str]:
     return set(_covering_rules(d.starts_of(d.scenario("fp-backup-veeam")), default_rules()))
 
 
-def expected_10(data_dir: str | Path | None = None) -> set[str]:
-    """Exercise 10: FileNames of the malicious tasks the naive 'FolderPath contains update' rule would
+@dataclass(frozen=True)
+class Choice:
+    """One answer of a multiple-choice "why" question, and what to say when it is picked."""
+
+    text: str
+    correct: bool
+    feedback: str
+
+
+#: Exercise 9's "why": why the Veeam rule is a vendor folder and not "command line contains backup".
+VEEAM_WHY: dict[str, Choice] = {
+    "a": Choice("Only administrators can write under Program Files, so a program installed there can be trusted.",
+                False, "registering a task that runs as SYSTEM already takes administrator rights, and an "
+                       "administrator can write under Program Files too: the folder narrows a rule, it proves nothing "
+                       "about who wrote the binary."),
+    "b": Choice("'Command line contains backup' would also match an attacker's backup.exe in any folder; the vendor "
+                "folder narrows the rule to where the agent is installed, and only the binary's signer or hash "
+                "shows that it is the vendor's program.", True,
+                "narrow rules, and trust anchored on the signer or the hash (a verdict binds to the SHA1)."),
+    "c": Choice("Folder rules are evaluated faster than command-line rules.", False,
+                "speed has nothing to do with it; every condition is a vectorised string test."),
+    "d": Choice("FolderPath is the only field an exclusion rule can test.", False,
+                "rules can test FileName, ProcessCommandLine, Arguments, FolderPath and AccountName; read the "
+                "header of hunting_lib/config/exclusions.yaml."),
+}
+
+
+def why_choices() -> pd.DataFrame:
+    """Exercise 9's choices, as a table to read (the feedback is not in it)."""
+    return pd.DataFrame({"why": [c.text for c in VEEAM_WHY.values()]}, index=list(VEEAM_WHY))
+
+
+def expected_10(data_dir: str | Path | None = None) -> set[GroupTriple]:
+    """Exercise 10: the malicious tasks' groups that the naive 'FolderPath contains update' rule would
     suppress (every run matches it)."""
     d = exercise_data(data_dir)
     rule = naive_rule(*NAIVE_RULE)
-    return {s["FileName"] for s in d.of_kind("malicious") if _covering_rules(d.starts_of(s), [rule])}
+    return {d.group(s) for s in d.of_kind("malicious") if _covering_rules(d.starts_of(s), [rule])}

@@ -1,15 +1,18 @@
 """The exercise checkers, ``check_1`` ... ``check_10``: each grades the trainee's answer against
 the expected one (``answers``), prints a ``Verdict`` (with a hint when the answer is wrong),
-records it in ``RESULTS`` and returns it; ``summary`` says which exercises are passed."""
+records it in ``RESULTS`` and returns it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable
 
+import pandas as pd
+
 from hunting_lib.engine.addresses import ip_kind
 from hunting_lib.engine.query import seed_literals
 from hunting_lib.training.answers import (
+    VEEAM_WHY,
     expected_1,
     expected_2,
     expected_3,
@@ -20,21 +23,24 @@ from hunting_lib.training.answers import (
     expected_8,
     expected_9,
     expected_10,
+    log_clearing,
     network_rows,
 )
 from hunting_lib.training.data import exercise_data
 from hunting_lib.training.grading import (
-    RESULTS,
+    Unreadable,
     Verdict,
     device_matches,
     graded,
+    groups_text,
     names_text,
+    read_groups,
     read_number,
     read_numbers,
     read_texts,
     same_devices,
 )
-from hunting_lib.training.lessons import shipped_rules
+from hunting_lib.training.lessons import lowered_keys, shipped_rules
 
 
 def check_1(answer: Any, data_dir: str | Path | None = None) -> Verdict:
@@ -59,6 +65,8 @@ def check_1(answer: Any, data_dir: str | Path | None = None) -> Verdict:
                                "(the 'or FileName =~' part).",
             "System32 prefix compared with case": "!startswith ignores case: 'c:\\windows\\system32\\' is "
                                                   "inside System32 too.",
+            "shells compared with case": "=~ is not an exact match: it ignores case, so 'CMD.EXE' is one of "
+                                         "the four shells too (== would be exact).",
         }
         for variant, hint in hints.items():
             if value == counts[variant] and counts[variant] != counts["right"]:
@@ -75,35 +83,45 @@ def check_1(answer: Any, data_dir: str | Path | None = None) -> Verdict:
 
 
 def check_2(answer: Any, data_dir: str | Path | None = None) -> Verdict:
-    """FileNames of the planted malicious tasks that the seed reports as rare (a set of names)."""
+    """The rare groups to escalate: the planted attacks and the log clearing task (groups, as rows
+    of ``rare``, TaskIds, GroupKeys or exact key tuples; never file names)."""
     d = exercise_data(data_dir)
 
     def grade(answer: Any) -> Verdict:
-        given = read_texts(answer, "a set of FileName values")
-        expected = {n.lower() for n in expected_2(data_dir)}
+        given = read_groups(answer, d.rare, "the rare groups you escalate")
+        expected = expected_2(data_dir)
         if given == expected:
-            return Verdict(2, True, f"the seed reports {len(expected)} planted attacks as rare: "
-                                    f"{names_text(expected_2(data_dir))}.")
+            return Verdict(2, True, f"the {len(expected)} groups to escalate: the planted attacks, and the task that "
+                                    "clears an event log, which stays a finding until its owner confirms it "
+                                    "(clearing logs is also how intruders hide, T1070.001).")
+        scenario = d.scenario_of()
+        rare = d.rare_groups()
+        clearing = {d.group(s) for s in log_clearing(d)}
         missing, extra = expected - given, given - expected
         hints = []
-        rare_names = {n.lower() for n in d.rare["FileName"]}
-        beacon_names = {s["FileName"].lower() for s in d.of_kind("malicious")} - expected
-        if extra & beacon_names:
-            hints.append("a malicious task that runs 3 times or more is not rare by count_ < 3, so the seed "
-                         "does not report it")
-        not_rare = extra - rare_names - beacon_names
+        not_rare = extra - rare
         if not_rare:
-            hints.append(f"name(s) not among the seed's rare groups at all: {len(not_rare)}")
-        benign = (extra & rare_names) - beacon_names
+            hints.append(f"group(s) not among the rare groups of step 4: {len(not_rare)}")
+        missing_names = {name.lower() for name, _, _ in missing}
+        look_alikes = {g for g in extra & rare if g[0].lower() in missing_names}
+        if look_alikes:
+            hints.append(f"{groups_text(look_alikes)} shares its program name with a group you missed: the "
+                         "command line and folder decide, not the name; compare them")
+        benign = (extra & rare) - look_alikes
         if benign:
-            hints.append(f"name(s) that belong only to benign rare tasks: {len(benign)} (backups, updates, "
-                         "inventory, log housekeeping); read their command lines again")
-        if missing:
-            hints.append(f"malicious rare task(s) missing: {len(missing)}; look for user-writable paths, "
-                         "encoded commands, URLs and recon commands among the rare groups")
+            hints.append(f"group(s) that are routine work: {len(benign)} (backups, patching, inventory, reporting); "
+                         "read their command lines and accounts again")
+        if missing & clearing:
+            hints.append("one rare group clears an event log: that destroys evidence (T1070.001), so it is "
+                         "escalated to its owner until confirmed, never closed as housekeeping unasked")
+        attacks = {g for g in missing - clearing if scenario.get(g, {}).get("kind") == "malicious"}
+        if attacks:
+            hints.append(f"attack group(s) missing: {len(attacks)}; look for user-writable folders, encoded or "
+                         "hidden PowerShell, URLs, signed Windows binaries running a DLL or scriptlet, and recon "
+                         "output written to a temp file")
         return Verdict(2, False, "not yet: " + "; ".join(hints) + ".")
 
-    return graded(2, answer, grade, "a set of FileName values")
+    return graded(2, answer, grade, "the rare groups you escalate (rows of rare, TaskIds or GroupKeys)")
 
 
 def check_3(answer: Any, data_dir: str | Path | None = None) -> Verdict:
@@ -116,6 +134,9 @@ def check_3(answer: Any, data_dir: str | Path | None = None) -> Verdict:
         if given == expected:
             return Verdict(3, True, f"{names_text(expected)}: the -enc text decodes to a download cradle "
                                     "from it, and the task's network events connect to it.")
+        with_port = {g.rsplit(":", 1)[0] for g in given if g.count(":") == 1}
+        if with_port and {ip_kind(g) for g in with_port} != {"invalid"}:
+            return Verdict(3, False, "drop the port: give the IP address alone (RemoteIP, not IP:RemotePort).")
         kinds = {g: ip_kind(g) for g in given}
         if any(k == "invalid" for k in kinds.values()):
             return Verdict(3, False, "that is not an IP address. Decode the -enc argument (base64 of UTF-16LE "
@@ -156,28 +177,30 @@ def check_4(answer: Any, data_dir: str | Path | None = None) -> Verdict:
 
 
 def check_5(answer: Any, data_dir: str | Path | None = None) -> Verdict:
-    """The rare task the seed keeps in step 4 but never shows, because it left no activity (FileName)."""
+    """The rare group the seed keeps in step 4 but never shows, because it left no activity (a group)."""
     d = exercise_data(data_dir)
 
     def grade(answer: Any) -> Verdict:
-        given = read_texts(answer, "a FileName")
+        given = read_groups(answer, d.rare, "the quiet rare group")
         expected = expected_5(data_dir)
-        if given == {n.lower() for n in expected}:
-            return Verdict(5, True, f"{names_text(expected)}: rare, but the last step finds no event whose "
+        if given == expected:
+            return Verdict(5, True, f"{groups_text(expected)}: rare, but the last step finds no event whose "
                                     "initiating process is it, so the seed's output has no row for it.")
-        active = {n.lower() for n in d.seed_rows["InitiatingProcessFileName"]}
-        rare_names = {n.lower() for n in d.rare["FileName"]}
-        if given - rare_names:
-            return Verdict(5, False, f"{names_text(given - rare_names)} is not among the seed's rare groups; "
+        rare = d.rare_groups()
+        if given - rare:
+            return Verdict(5, False, f"{groups_text(given - rare)} is not among the seed's rare groups; "
                                      "the answer is a rare group (step 4) with no activity rows.")
-        if given & active:
-            return Verdict(5, False, f"{names_text(given & active)} has activity rows in the seed's last step. "
-                                     "Compare result.rare_tasks with result.activity_rows (lower-cased name, "
-                                     "command line and path).")
+        seen = set(lowered_keys(d.seed_rows, ["InitiatingProcessFileName", "InitiatingProcessCommandLine",
+                                              "InitiatingProcessFolderPath"]))
+        active = {g for g in given if tuple(v.lower() for v in g) in seen}
+        if active:
+            return Verdict(5, False, f"{groups_text(active)} has activity rows in the seed's last step. Compare "
+                                     "result.rare_tasks with result.activity_rows (lower-cased name, command line "
+                                     "and path).")
         return Verdict(5, False, "not yet: compare the rare groups with the activity rows and keep the groups "
                                  "that have none.")
 
-    return graded(5, answer, grade, "a FileName")
+    return graded(5, answer, grade, "a rare group (a row of result.rare_tasks, its TaskId or GroupKey)")
 
 
 def check_6(answer: Any, data_dir: str | Path | None = None) -> Verdict:
@@ -235,94 +258,130 @@ def check_7(answer: Any, data_dir: str | Path | None = None) -> Verdict:
 
 def check_8(answer: Any, data_dir: str | Path | None = None) -> Verdict:
     """The task the seed misses because the Schedule service's command line differs only in case
-    (its FileName, or its scenario id)."""
+    (its group in the ``wider`` hunt, or its scenario id)."""
     d = exercise_data(data_dir)
 
     def grade(answer: Any) -> Verdict:
-        given = read_texts(answer, "a FileName (or scenario id)")
-        expected = expected_8(data_dir)
-        accepted = [{s["FileName"].lower(), s["id"].lower()} for s in expected]
-        if len(given) == len(expected) and all(any(g in names for names in accepted) for g in given):
-            s = expected[0]
+        expected_scenarios = expected_8(data_dir)
+        ids = {s["id"].lower(): d.group(s) for s in d.scenarios}
+        items = [answer] if isinstance(answer, (str, tuple, pd.DataFrame, pd.Series)) else list(answer)
+        by_id = {ids[i.strip().lower()] for i in items if isinstance(i, str) and i.strip().lower() in ids}
+        rest = [i for i in items if not (isinstance(i, str) and i.strip().lower() in ids)]
+        given = by_id | (read_groups(rest, d.wider_rare, "a group of the wider hunt") if rest else set())
+        expected = {d.group(s) for s in expected_scenarios}
+        if given == expected:
+            s = expected_scenarios[0]
             return Verdict(8, True, f"{s['FileName']} on {d.devices(s)[0]}: its parent reads "
                                     f"{s['launched_by']!r}, and the seed's == is case-sensitive.")
-        right = {g for g in given if any(g in names for names in accepted)}
-        if right:
-            return Verdict(8, False, f"{names_text(right)} is right, but drop the rest: a program that also runs "
-                                     "on other devices (an updater in each user's profile) is not the planted "
-                                     "task, even where it looks rare.")
+        scenario = d.scenario_of()
+        if given & expected:
+            return Verdict(8, False, f"{groups_text(given & expected)} is right, but drop the rest: a program that "
+                                     "also runs on other devices (an updater in each user's profile) is not the "
+                                     "planted task, even where it looks rare.")
         for g in given:
-            for s in d.scenarios:
-                if g in (s["FileName"].lower(), s["id"].lower()) and s not in expected:
-                    if s["kind"] == "malicious" and not s["seed_reports_it"]:
-                        return Verdict(8, False, f"{g}: the seed misses that one because it runs too often "
-                                                 "(count_ >= 3), not because of its parent.")
-                    launched = str(s.get("launched_by", ""))
-                    if launched and launched.lower() != seed_literals().parent_command_line.lower():
-                        return Verdict(8, False, f"{g}: that task's parent differs by more than letter case "
-                                                 f"({launched!r}). Look for a parent that differs only in case.")
+            s = scenario.get(g)
+            if s is None:
+                continue
+            if s["kind"] == "malicious" and not s["seed_reports_it"]:
+                return Verdict(8, False, f"{groups_text([g])}: the seed misses that one because it runs too often "
+                                         "(count_ >= 3), not because of its parent.")
+            launched = str(s.get("launched_by", ""))
+            if launched and launched.lower() != seed_literals().parent_command_line.lower():
+                return Verdict(8, False, f"{groups_text([g])}: that task's parent differs by more than letter case "
+                                         f"({launched!r}). Look for a parent that differs only in case.")
         return Verdict(8, False, "not that one. Find DeviceProcessEvents rows whose parent is svchost.exe and "
                                  "whose InitiatingProcessCommandLine equals the seed's only when lower-cased; "
                                  "then see which of those programs is rare.")
 
-    return graded(8, answer, grade, "a FileName (or scenario id)")
+    return graded(8, answer, grade, "a group of the wider hunt (rows of added, a TaskId of wider.rare_tasks, a "
+                                    "GroupKey) or the scenario id")
+
+
+def _rule_and_why(answer: Any) -> tuple[str | None, str | None]:
+    """Exercise 9's answer: a rule id and a letter, as a pair, a dict or a lone rule id."""
+    if isinstance(answer, dict):
+        values = [answer.get("rule"), answer.get("why")]
+    elif isinstance(answer, str):
+        values = [answer]
+    else:
+        values = list(answer)
+    rule, why = None, None
+    for value in values:
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise Unreadable(f"expected text, got {value!r}")
+        text = value.strip().strip("'\"()").strip().lower()
+        if text in VEEAM_WHY:
+            why = text
+        elif text:
+            rule = text
+    return rule, why
 
 
 def check_9(answer: Any, data_dir: str | Path | None = None) -> Verdict:
-    """The exclusion rule (its id) that suppresses the Veeam backup task."""
+    """The exclusion rule that suppresses the Veeam backup task, and why it is written that way:
+    ``(rule_id, letter)``."""
     exercise_data(data_dir)
 
     def grade(answer: Any) -> Verdict:
-        given = read_texts(answer, "a rule id")
+        rule, why = _rule_and_why(answer)
         expected = {r.lower() for r in expected_9(data_dir)}
-        if given == expected:
-            return Verdict(9, True, f"{names_text(expected)}: anchored on the vendor folder under Program "
-                                    "Files, which only administrators can write to.")
         rules = {r.id.lower(): r for r in shipped_rules()}
-        if any(("contains" in g or "update" in g or "backup" == g) for g in given):
-            return Verdict(9, False, "a free-text 'contains' rule is exactly what not to write: an attacker's "
-                                     "update.exe or backup.exe would match it. Give the id of the shipped rule.")
-        unknown = given - set(rules)
-        if unknown:
-            return Verdict(9, False, f"no shipped rule is called {names_text(unknown)}. The ids are: "
-                                     f"{names_text(rules)}.")
-        disabled = [g for g in given if not rules[g].enabled]
-        if disabled:
-            return Verdict(9, False, f"{disabled[0]} is disabled, and it is about something else. Which enabled "
-                                     "rule's conditions fit the Veeam task's folder and account?")
-        wrong = sorted(given)[0]
-        return Verdict(9, False, f"{wrong} does not match the Veeam task's runs. Check result.suppressed, or "
-                                 "read the rules' 'when' conditions in exclusion_rules_table().")
+        if rule is None:
+            return Verdict(9, False, "give the rule's id as well as the letter, e.g. (\"some-rule-id\", \"x\").")
+        if rule not in expected:
+            if any(word in rule for word in ("contains", "update", " ")) or rule == "backup":
+                return Verdict(9, False, "a free-text 'contains' rule is exactly what not to write: an attacker's "
+                                         "update.exe or backup.exe would match it. Give the id of the shipped rule.")
+            if rule not in rules:
+                return Verdict(9, False, f"no shipped rule is called {rule!r}. Take the id from result.suppressed's "
+                                         "SuppressedBy column, or from exclusion_rules_table()'s id column.")
+            if not rules[rule].enabled:
+                return Verdict(9, False, f"{rule} is disabled, and it is about something else. Which enabled rule's "
+                                         "conditions fit the Veeam task's folder?")
+            return Verdict(9, False, f"{rule} does not match the Veeam task's runs. Check result.suppressed, or "
+                                     "read the rules' 'when' conditions in exclusion_rules_table().")
+        if why is None:
+            return Verdict(9, False, "the rule is right; now the why: add the letter of your choice from "
+                                     "training.why_choices(), e.g. (rule_id, \"x\").")
+        choice = VEEAM_WHY[why]
+        if not choice.correct:
+            return Verdict(9, False, f"right rule, but not why: {choice.feedback}")
+        return Verdict(9, True, f"{names_text(expected)}: {choice.feedback}")
 
-    return graded(9, answer, grade, "a rule id (text)")
+    return graded(9, answer, grade, "(rule id, letter of the why)")
 
 
 def check_10(answer: Any, data_dir: str | Path | None = None) -> Verdict:
-    """FileNames of the planted malicious tasks that a rule 'FolderPath contains "update"' would hide."""
+    """The planted attacks' groups that a rule 'FolderPath contains "update"' would hide."""
     d = exercise_data(data_dir)
 
     def grade(answer: Any) -> Verdict:
-        given = read_texts(answer, "a set of FileName values", allow_empty=True)
-        expected = {n.lower() for n in expected_10(data_dir)}
+        expected = expected_10(data_dir)
+        if isinstance(answer, (set, list, tuple, dict)) and len(answer) == 0:
+            return Verdict(10, False, "the rule does hide at least one planted attack here: apply it to "
+                                      "one_device.rare_tasks and read what it marks.")
+        given = read_groups(answer, d.published_one_device, "the groups the rule would hide")
         if given == expected:
-            return Verdict(10, True, f"{names_text(expected_10(data_dir))}: a free-text 'contains' rule hides "
-                                     "an attacker who simply names a folder or file after an updater. Anchor "
-                                     "on a vendor folder, an exact command line, an account.")
-        malicious = {s["FileName"].lower() for s in d.of_kind("malicious")}
+            return Verdict(10, True, f"{groups_text(expected)}: a free-text 'contains' rule hides an attacker who "
+                                     "simply names a folder or file after an updater. Anchor on an exact command "
+                                     "line, an account, the vendor folder, and trust only a signer or a hash.")
+        scenario = d.scenario_of()
+        malicious = {g for g, s in scenario.items() if s["kind"] == "malicious"}
         hints = []
         if given - malicious:
-            hints.append(f"name(s) that are not planted attacks: {len(given - malicious)} (the question asks "
-                         "only about malicious tasks)")
+            hints.append(f"group(s) that are not planted attacks: {len(given - malicious)} (the question asks only "
+                         "about malicious tasks, though the rule hides those too)")
         if (given & malicious) - expected:
             hints.append("some of your attacks' folders do not contain 'update'")
         if expected - given:
-            hints.append(f"attack(s) whose folder contains 'update' missing: {len(expected - given)}; "
-                         "run the hunt with max_devices=1 so that every attack is a rare group")
-        if not given:
-            hints.append("the rule does hide at least one attack here")
+            hints.append(f"attack group(s) whose folder contains 'update' missing: {len(expected - given)}; "
+                         "use the max_devices=1 hunt (one_device) so that every attack is a rare group")
         return Verdict(10, False, "not yet: " + "; ".join(hints) + ".")
 
-    return graded(10, answer, grade, "a set of FileName values")
+    return graded(10, answer, grade, "the groups the rule would hide (rows of one_device.rare_tasks, TaskIds or "
+                                     "GroupKeys)")
 
 
 #: The checkers by exercise number.
@@ -330,13 +389,3 @@ CHECKERS: dict[int, Callable[..., Verdict]] = {
     1: check_1, 2: check_2, 3: check_3, 4: check_4, 5: check_5,
     6: check_6, 7: check_7, 8: check_8, 9: check_9, 10: check_10,
 }
-
-
-def summary() -> dict[int, bool]:
-    """Print and return which exercises have been passed in this session."""
-    passed = {n: RESULTS[n].correct if n in RESULTS else False for n in sorted(CHECKERS)}
-    done = sum(passed.values())
-    print(f"Exercises passed: {done}/{len(passed)}"
-          + ("" if done == len(passed) else
-             "; still open: " + ", ".join(str(n) for n, ok in passed.items() if not ok)))
-    return passed

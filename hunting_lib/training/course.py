@@ -24,7 +24,15 @@ kit's ``sample_data``).
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Callable
+
+from hunting_lib import clock
+from hunting_lib.training import checks
 from hunting_lib.training.answers import (
+    VEEAM_WHY,
     default_rules,
     expected_1,
     expected_2,
@@ -36,9 +44,9 @@ from hunting_lib.training.answers import (
     expected_8,
     expected_9,
     expected_10,
+    why_choices,
 )
 from hunting_lib.training.checks import (
-    CHECKERS,
     check_1,
     check_2,
     check_3,
@@ -49,7 +57,6 @@ from hunting_lib.training.checks import (
     check_8,
     check_9,
     check_10,
-    summary,
 )
 from hunting_lib.training.data import (
     ANSWER_KEY_FILE,
@@ -59,7 +66,7 @@ from hunting_lib.training.data import (
     load_answer_key,
     use_data,
 )
-from hunting_lib.training.grading import RESULTS, Verdict
+from hunting_lib.training.grading import RESULTS, Verdict, read_groups
 from hunting_lib.training.lessons import (
     KQL_STEPS,
     NAIVE_RULE,
@@ -73,10 +80,46 @@ from hunting_lib.training.lessons import (
 )
 
 __all__ = [
-    "ANSWER_KEY_FILE", "CHECKERS", "KQL_STEPS", "NAIVE_RULE", "RESULTS", "ExerciseData", "Verdict",
+    "ANSWER_KEY_FILE", "CHECKERS", "KQL_STEPS", "NAIVE_RULE", "RESULTS", "VEEAM_WHY", "ExerciseData", "Verdict",
+    "course_today", "pin_today", "read_groups", "why_choices",
     "answer_key_table", "check_1", "check_2", "check_3", "check_4", "check_5", "check_6", "check_7", "check_8",
     "check_9", "check_10", "default_rules", "exclusion_rules_table", "exercise_data", "expected_1", "expected_2",
     "expected_3", "expected_4", "expected_5", "expected_6", "expected_7", "expected_8", "expected_9",
     "expected_10", "folder_only_export", "kql_step", "kql_steps", "load_answer_key", "naive_rule",
     "rare_groups_without_activity", "shipped_rules", "summary", "use_data",
 ]
+
+
+#: Every exercise's checker, by number: the query's mechanics (1-10), KQL the trainee writes and
+#: the triage track.
+CHECKERS: dict[int, Callable[..., Verdict]] = {**checks.CHECKERS}
+
+
+def course_today(data_dir: str | Path | None = None) -> dt.date:
+    """The course's "today": the day the sample's window ends (its answer key says when)."""
+    window_end = str(load_answer_key(data_dir)["window"]["end"])
+    return dt.datetime.fromisoformat(window_end.replace("Z", "+00:00")).date()
+
+
+def pin_today(today: str | dt.date | None = None, data_dir: str | Path | None = None) -> dt.date:
+    """Pin the kit's clock for this kernel to the course's date, so that rule expiry, verdict
+    expiry and everything the exercises compute behave the same in any year. ``None`` takes the
+    sample's own date (``course_today``)."""
+    if today is None:
+        date = course_today(data_dir)
+    elif isinstance(today, dt.date):
+        date = today
+    else:
+        date = dt.date.fromisoformat(str(today).strip())
+    os.environ[clock.PIN_VARIABLE] = date.isoformat()
+    return clock.today()
+
+
+def summary() -> dict[int, bool]:
+    """Print and return which exercises have been passed in this session."""
+    passed = {n: RESULTS[n].correct if n in RESULTS else False for n in sorted(CHECKERS)}
+    done = sum(passed.values())
+    print(f"Exercises passed: {done}/{len(passed)}"
+          + ("" if done == len(passed) else
+             "; still open: " + ", ".join(str(n) for n, ok in passed.items() if not ok)))
+    return passed

@@ -127,6 +127,25 @@ class ExerciseData:
         return find_rare_tasks(self.starts, HuntParams(exclusions=None, max_devices=1))
 
     @cached_property
+    def wider_rare(self) -> pd.DataFrame:
+        """The rare groups of the kit's default (extended) scope with nothing suppressed: the
+        notebook's ``wider`` hunt, which exercise 8 names groups from."""
+        from hunting_lib.hunt import run_hunt
+
+        return run_hunt(self.tables, HuntParams(exclusions=None, known_tasks=None)).rare_tasks
+
+    @cached_property
+    def published_one_device(self) -> pd.DataFrame:
+        """The rare groups of the published hunt with ``max_devices=1`` (the notebook's ``one_device``)."""
+        from hunting_lib.hunt import run_hunt
+
+        return run_hunt(self.tables, HuntParams.published(max_devices=1)).rare_tasks
+
+    def scenario_of(self) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """Each planted scenario by its exact group."""
+        return {self.group(s): s for s in self.scenarios}
+
+    @cached_property
     def seed_rows(self) -> pd.DataFrame:
         """The seed's activity rows (its last step before the summary)."""
         return task_activity_rows(self.tables, self.rare, HuntParams(exclusions=None))
@@ -156,12 +175,14 @@ class ExerciseData:
         scanner_ci = (names.str.lower() == seed.excluded_file_name.lower()).to_numpy()
         outside = ~p["FolderPath"].astype(str).str.lower().str.startswith(seed.system_folder_prefix.lower()).to_numpy()
         shell = names.str.lower().isin([s.lower() for s in seed.shells]).to_numpy()
+        shell_cs = names.isin(list(seed.shells)).to_numpy()
         return {
             "step 1 only": int(parent_cs.sum()),
             "steps 1-2 only": int((parent_cs & ~scanner_cs).sum()),
             "parent matched ignoring case": int((parent_ci & ~scanner_cs & (outside | shell)).sum()),
             "MpCmdRun dropped ignoring case": int((parent_cs & ~scanner_ci & (outside | shell)).sum()),
             "shells not kept": int((parent_cs & ~scanner_cs & outside).sum()),
+            "shells compared with case": int((parent_cs & ~scanner_cs & (outside | shell_cs)).sum()),
             "System32 prefix compared with case": int((parent_cs & ~scanner_cs & (
                 ~p["FolderPath"].astype(str).str.startswith(seed.system_folder_prefix).to_numpy() | shell)).sum()),
         }
