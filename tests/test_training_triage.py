@@ -102,6 +102,7 @@ def test_14_task_name_and_creator(capsys):
     name, account = registration["task_name"], registration["registered_by"]
     passes(14, {"TaskName": name, "RegisteredBy": account}, capsys)
     passes(14, (name.upper(), account.split("\\")[1]), capsys)  # any case, domain optional
+    passes(14, pd.Series({"TaskName": name, "RegisteredBy": account, "Principal": "S-1-5-18"}), capsys)  # a row
     fails_with(14, {"TaskName": name, "RegisteredBy": "NT AUTHORITY\\SYSTEM"}, "the account the task runs as", capsys)
     fails_with(14, (name, "S-1-5-18"), "the account the task runs as", capsys)
     fails_with(14, (name, registration["registered_by_process"]), "the program that registered it", capsys)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import pandas as pd
+
 from hunting_lib.engine.addresses import ip_kind
 from hunting_lib.training.data import exercise_data
 from hunting_lib.training.grading import Unreadable, Verdict, graded, groups_text, read_groups
@@ -38,7 +40,9 @@ from hunting_lib.training.triage_practice import (
 
 def _fields(answer: Any, names: dict[str, tuple[str, ...]], what: str) -> dict[str, Any]:
     """An answer of several parts: a dict whose keys name them (any of the aliases, any case),
-    or a tuple/list of the parts in order."""
+    or a tuple/list of the parts in order. A Series (a row of a table) reads as a dict."""
+    if isinstance(answer, pd.Series):
+        answer = answer.to_dict()
     if isinstance(answer, dict):
         lowered = {str(k).strip().lower(): v for k, v in answer.items()}
         out = {}
