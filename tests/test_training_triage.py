@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,6 +24,7 @@ import yaml
 
 from hunting_lib.errors import DataWarning
 from hunting_lib.params import HuntParams
+from hunting_lib.sample.generator import generate_sample
 from hunting_lib.training import triage_practice as practice
 from hunting_lib.training import triage_track as track
 from tests.conftest import REPO, SAMPLE_DATA, oracle
@@ -34,15 +36,15 @@ KEYS = ["FileName", "ProcessCommandLine", "FolderPath"]
 # The right answers, from the answer key and the raw files
 
 
-@lru_cache(maxsize=1)
-def scenarios() -> dict[str, dict]:
-    document = yaml.safe_load((SAMPLE_DATA / "scenarios.yaml").read_text(encoding="utf-8"))
+@lru_cache(maxsize=2)
+def scenarios(folder: Path = SAMPLE_DATA) -> dict[str, dict]:
+    document = yaml.safe_load((folder / "scenarios.yaml").read_text(encoding="utf-8"))
     return {s["id"]: s for s in document["scenarios"]}
 
 
 @lru_cache(maxsize=8)
-def raw(table: str) -> pd.DataFrame:
-    return pd.read_csv(SAMPLE_DATA / f"{table}.csv.gz", dtype=str, keep_default_na=False)
+def raw(table: str, folder: Path = SAMPLE_DATA) -> pd.DataFrame:
+    return pd.read_csv(folder / f"{table}.csv.gz", dtype=str, keep_default_na=False)
 
 
 def triple(s: dict) -> tuple[str, str, str]:
@@ -54,8 +56,8 @@ def registered(s: dict) -> list[dict]:
     return registration.get("devices") or ([registration] if registration else [])
 
 
-def report_rows(table: str, ids: list) -> pd.DataFrame:
-    frame = raw(table)
+def report_rows(table: str, ids: list, folder: Path = SAMPLE_DATA) -> pd.DataFrame:
+    frame = raw(table, folder)
     return frame[frame["ReportId"].isin({str(i) for i in ids})]
 
 
@@ -70,15 +72,15 @@ def rows_of(rare: pd.DataFrame, groups) -> pd.DataFrame:
     return rare[[g in wanted for g in zip(rare.FileName, rare.ProcessCommandLine, rare.FolderPath)]]
 
 
-def check(number: int, answer, capsys) -> str:
-    verdict = track.CHECKERS[number](answer, SAMPLE_DATA)
+def check(number: int, answer, capsys, folder: Path = SAMPLE_DATA) -> str:
+    verdict = track.CHECKERS[number](answer, folder)
     printed = capsys.readouterr().out
     assert printed.strip() == str(verdict)
     return printed
 
 
-def passes(number: int, answer, capsys) -> None:
-    printed = check(number, answer, capsys)
+def passes(number: int, answer, capsys, folder: Path = SAMPLE_DATA) -> None:
+    printed = check(number, answer, capsys, folder)
     assert printed.startswith(f"[PASS] Exercise {number}: "), printed
 
 
@@ -173,16 +175,22 @@ def test_16_tasks_deleted_after_they_ran(rare, capsys):
 # Exercise 17: prevalence of the binary and of the address
 
 
-def prevalence_by_hand() -> dict[str, int]:
-    processes, network = raw("DeviceProcessEvents"), raw("DeviceNetworkEvents")
-    s = scenarios()["mal-masquerade-appdata"]
+#: The genuine program each masquerade name of the generator imitates (a question parameter).
+GENUINE = {"OneDriveUpdate.exe": "OneDriveStandaloneUpdater.exe", "svchost.exe": "svchost.exe",
+           "RuntimeBroker.exe": "RuntimeBroker.exe"}
+
+
+def prevalence_by_hand(folder: Path = SAMPLE_DATA) -> dict[str, int]:
+    processes, network = raw("DeviceProcessEvents", folder), raw("DeviceNetworkEvents", folder)
+    s = scenarios(folder)["mal-masquerade-appdata"]
     mine = processes[(processes.FileName == s["FileName"]) & (processes.ProcessCommandLine == s["ProcessCommandLine"])
                      & (processes.FolderPath == s["FolderPath"])]
     sha1 = mine["SHA1"].unique()
     assert len(sha1) == 1
-    genuine_rows = processes[processes.FileName.str.lower() == practice.GENUINE_UPDATER.lower()]
+    assert practice.genuine_program(folder) == GENUINE[s["FileName"]]
+    genuine_rows = processes[processes.FileName.str.lower() == GENUINE[s["FileName"]].lower()]
     common = genuine_rows["SHA1"].value_counts().index[0]
-    contacted = report_rows("DeviceNetworkEvents", s["report_ids"]["DeviceNetworkEvents"])["RemoteIP"]
+    contacted = report_rows("DeviceNetworkEvents", s["report_ids"]["DeviceNetworkEvents"], folder)["RemoteIP"]
     public = {ip for ip in contacted if not ip.startswith(("10.", "192.168.", "172."))}
     return {"binary": processes.loc[processes.SHA1 == sha1[0], "DeviceName"].nunique(),
             "binary_launches": int((processes.SHA1 == sha1[0]).sum()),
@@ -350,3 +358,28 @@ def test_the_definitions_table_has_one_row_per_registered_task(rare):
     cleanup = scenarios()["fp-maintenance-temp-cleanup"]
     rows = table[(table["FileName"] == cleanup["FileName"]) & (table["ProcessCommandLine"] == cleanup["ProcessCommandLine"])]
     assert set(rows["DeviceName"]) == set(cleanup["devices"])
+
+
+@pytest.fixture(scope="module")
+def other_seed(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("seed2")
+    generate_sample(folder, scale=0.3, seed=2)
+    return folder
+
+
+def test_the_checkers_follow_data_generated_with_another_seed(other_seed, capsys):
+    """Another seed plants other names (a fake svchost.exe instead of OneDriveUpdate.exe), other
+    addresses and task names; the answers worked out from its own key and files pass."""
+    key = scenarios(other_seed)
+    registration = key["mal-encoded-powershell"]["registration"]
+    passes(14, (registration["task_name"], registration["registered_by"]), capsys, other_seed)
+    (remote,) = [s for s in key.values() if any(r.get("remote") for r in registered(s))]
+    passes(15, (triple(remote), registered(remote)[0]["remote_ip"]), capsys, other_seed)
+    deleted = [triple(s) for s in key.values() if any(r.get("deleted_at") and r.get("ran") for r in registered(s))]
+    passes(16, deleted, capsys, other_seed)
+    facts = prevalence_by_hand(other_seed)
+    passes(17, {k: facts[k] for k in ("binary", "genuine", "address")}, capsys, other_seed)
+    printed = check(17, {"binary": facts["binary"], "genuine": facts["genuine_launches"], "address": facts["address"]},
+                    capsys, other_seed)
+    assert "genuine: that is the count of launches" in printed
+    passes(18, [triple(key["edge-rare-no-activity"])], capsys, other_seed)

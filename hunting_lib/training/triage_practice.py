@@ -42,6 +42,9 @@ GroupTriple = tuple[str, str, str]
 FIRST_FINDING = "mal-encoded-powershell"
 MASQUERADE = "mal-masquerade-appdata"
 GENUINE_UPDATER = "OneDriveStandaloneUpdater.exe"
+#: The genuine program a masquerade's name imitates, where it is not the same file name (the
+#: sample's OneDriveUpdate.exe borrows the OneDrive updater's name; a fake svchost.exe, svchost's).
+GENUINE_PROGRAMS = {"onedriveupdate.exe": GENUINE_UPDATER}
 #: The two findings the trainee clears as benign in exercise 18: an inventory job whose script
 #: sits in a user-writable folder (a tripwire fires) and the Dell Command Update scan (none fires).
 VERDICT_SCENARIOS = ("edge-uppercase-cmd", "edge-rare-no-activity")
@@ -259,6 +262,12 @@ def _table(d: ExerciseData, table: str, columns: list[str]) -> pd.DataFrame:
     return load_table(files[table], table, columns=columns)
 
 
+def genuine_program(data_dir: str | Path | None = None) -> str:
+    """The file name of the genuine program the data's masquerade imitates (exercise 17)."""
+    name = str(exercise_data(data_dir).scenario(MASQUERADE)["FileName"])
+    return GENUINE_PROGRAMS.get(name.lower(), name)
+
+
 def prevalence_facts(data_dir: str | Path | None = None) -> dict[str, int]:
     """Exercise 17's numbers and the usual wrong ones: devices (and launches) of the masquerade's
     SHA1 and of the genuine updater's, devices (and connections) of its public addresses."""
@@ -270,7 +279,7 @@ def prevalence_facts(data_dir: str | Path | None = None) -> dict[str, int]:
         mine &= processes[column] == value
     own_sha1 = set(processes.loc[mine, "SHA1"].dropna()) - {""}
     by_sha1 = processes[processes["SHA1"].isin(own_sha1)]
-    genuine_rows = processes[processes["FileName"].str.lower() == GENUINE_UPDATER.lower()]
+    genuine_rows = processes[processes["FileName"].str.lower() == genuine_program(data_dir).lower()]
     common = genuine_rows["SHA1"].mode()
     genuine = genuine_rows[genuine_rows["SHA1"].isin(set(common))]
     network = _table(d, "DeviceNetworkEvents", ["DeviceName", "RemoteIP", "LocalIP", "ReportId"])
