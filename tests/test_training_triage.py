@@ -18,6 +18,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -205,7 +206,8 @@ def test_17_prevalence_of_the_binary_and_the_address(capsys):
     assert facts["genuine"] > facts["binary"] and facts["connections"] > facts["address"]
     right = {k: facts[k] for k in ("binary", "genuine", "address")}
     passes(17, right, capsys)
-    passes(17, (str(right["binary"]), float(right["genuine"]), right["address"]), capsys)
+    passes(17, (str(right["binary"]), float(right["genuine"]), np.int64(right["address"])), capsys)
+    fails_with(17, {**right, "address": True}, "should be a whole number", capsys)
     fails_with(17, {**right, "address": facts["connections"]}, "address: that is the count of connections", capsys)
     fails_with(17, {**right, "genuine": facts["genuine_launches"]}, "genuine: that is the count of launches", capsys)
     fails_with(17, {**right, "binary": right["genuine"], "genuine": right["binary"]}, "swapped", capsys)

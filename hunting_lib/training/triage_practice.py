@@ -197,8 +197,7 @@ def export_rule_dry_run(params: HuntParams | None = None, watchlist: str | None 
 
 def _cleared_by_config(column: pd.Series) -> pd.Series:
     """A rule or known task (not a verdict) in ``SuppressedBy``/``WouldSuppressBy``."""
-    text = column.astype(object).where(column.notna(), None)
-    return text.notna() & ~text.astype(str).str.startswith("verdict:")
+    return column.notna() & ~column.astype(str).str.startswith("verdict:")
 
 
 def detection_groups(result: HuntResult) -> pd.DataFrame:

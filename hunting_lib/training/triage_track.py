@@ -12,9 +12,11 @@ was misread without giving the answer away.
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from hunting_lib.engine.addresses import ip_kind
@@ -64,14 +66,17 @@ def _text(value: Any, label: str) -> str:
 
 
 def _number(value: Any, label: str) -> int:
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-                                       or (isinstance(value, str) and value.strip().isdigit())):
+    """A whole number, as Python, numpy (``nunique``, ``sum``) or text gives it."""
+    whole = (isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))) or \
+        (isinstance(value, (float, np.floating)) and float(value).is_integer()) or \
+        (isinstance(value, str) and value.strip().isdigit())
+    if not whole:
         raise Unreadable(f"{label} should be a whole number, got {value!r}")
     return int(value)
 
 
 def _not_yet(hints: list[str]) -> str:
-    text = "not yet: " + "; ".join(hints)
+    text = "not yet: " + ("; ".join(hints) or "read the question again and compare your answer with the table")
     return text if text.endswith((".", "?")) else text + "."
 
 
@@ -218,7 +223,7 @@ def check_16(answer: Any, data_dir: str | Path | None = None) -> Verdict:
 
 
 def check_17(answer: Any, data_dir: str | Path | None = None) -> Verdict:
-    """Prevalence: devices that ran the masquerade's SHA1, devices that ran the genuine updater's
+    """Prevalence: devices that ran the masquerade's SHA1, devices that ran the genuine program's
     SHA1, devices that contacted the masquerade's public address."""
     exercise_data(data_dir)
 
@@ -230,7 +235,7 @@ def check_17(answer: Any, data_dir: str | Path | None = None) -> Verdict:
         facts = prevalence_facts(data_dir)
         if all(values[k] == facts[k] for k in values):
             return Verdict(17, True, f"the masquerade's SHA1 ran on {facts['binary']} device(s), the genuine "
-                                     f"updater's on {facts['genuine']}, and {facts['address']} device(s) contacted "
+                                     f"program's on {facts['genuine']}, and {facts['address']} device(s) contacted "
                                      "the address: a Microsoft name on a hash and an address nobody else has. A "
                                      "hash or signer anchors trust; a name or a folder does not.")
         hints = []
@@ -248,7 +253,7 @@ def check_17(answer: Any, data_dir: str | Path | None = None) -> Verdict:
                     hints.append(f"{key}: that is every device in the data; keep only the rows with the "
                                  + ("address" if key == "address" else "SHA1"))
                 elif key == "genuine":
-                    hints.append("genuine: take the SHA1 most devices run for the genuine updater's file name, "
+                    hints.append("genuine: take the SHA1 most devices run for the genuine program's file name, "
                                  "then count the devices that ran it")
                 elif key == "binary":
                     hints.append("binary: take the finding's SHA1 (its SHA1s column) and count the devices whose "
