@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from hunting_lib.cli import main
 from hunting_lib.errors import DataWarning
 from hunting_lib.params import HuntParams
 from hunting_lib.sample.generator import generate_sample
@@ -243,7 +244,7 @@ def verdict_suppressed(result) -> pd.DataFrame:
     return rare[rare["SuppressedBy"].fillna("").astype(str).str.startswith("verdict:")]
 
 
-def test_the_track_runs_on_the_sample_in_a_temporary_folder(track_run):
+def test_the_track_runs_on_the_sample_in_a_temporary_folder(track_run, capsys):
     assert not track_run["history"].resolve().is_relative_to(REPO)
     assert track_run["history"].is_file() and track_run["rerun"].history_run["run_id"] == 2
     # verdicts dated by the kit's clock (the tests pin it), expiring 90 days later
@@ -260,6 +261,11 @@ def test_the_track_runs_on_the_sample_in_a_temporary_folder(track_run):
     kinds = [call.kind for call in track_run["calls"]]
     assert kinds == ["bookmark"] * int(rare["SuppressedBy"].isna().sum())
     assert len(track_run["table"]) == len(kinds)
+    # the same plan as the command: `handoff --findings findings.json --dry-run`
+    capsys.readouterr()
+    assert main(["handoff", "--findings", str(track_run["findings"]), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert f"dry run: {len(kinds)} call(s) for {len(kinds)} finding(s)" in printed and "nothing sent" in printed
     listed = practice.practice_verdicts(track_run["history"])
     assert list(listed["Status"]) == ["current", "current"]
     items = practice.watchlist_preview(track_run["findings"], track_run["history"])
@@ -302,7 +308,7 @@ def test_19_bookmarks_and_what_the_detection_still_alerts_on(track_run, rare, ca
     fails_with(19, {"bookmarks": bookmarks, "still_alerting": finding}, "does not read the history file", capsys)
 
 
-def test_the_detection_alerts_on_the_groups_the_track_says_in_an_independent_engine(track_run):
+def test_the_detection_alerts_on_the_groups_the_track_says_in_an_independent_engine(track_run, tmp_path, capsys):
     """The Defender detection, run by duckdb-kql over the sample with its lookback covering the
     data: exactly ``detection_groups`` of the re-run, the verdict's group among them."""
     kql_reference = oracle("tests.kql_reference", "duckdb-kql needs Python 3.11+")
@@ -321,7 +327,10 @@ def test_the_detection_alerts_on_the_groups_the_track_says_in_an_independent_eng
     suppressed = verdict_suppressed(track_run["rerun"])
     assert set(zip(*[suppressed[k] for k in KEYS])) <= alerted and len(suppressed) == 1
     exported = practice.export_rule_dry_run(params)
-    assert any(name.endswith(".yaml") for name in exported.files)
+    capsys.readouterr()
+    output = tmp_path / "rules"
+    assert main(["export-rule", "--output", str(output), "--dry-run"]) == 0  # the command renders the same rule
+    assert f"rule id {exported.rule_id}" in capsys.readouterr().out and not output.exists()
 
 
 def test_the_verdicts_behave_the_same_with_the_clock_in_2030(rare, tmp_path, monkeypatch, capsys):
