@@ -114,7 +114,11 @@ class Window:
 
     @staticmethod
     def literal(stamp: pd.Timestamp) -> str:
-        return f"datetime({stamp.strftime('%Y-%m-%dT%H:%M:%SZ')})"
+        """A KQL datetime literal, with the fraction (to Kusto's 100 ns ticks) when there is one."""
+        stamp = stamp.tz_convert("UTC") if stamp.tzinfo else stamp
+        ticks = (stamp.value % 10**9) // 100
+        fraction = f".{ticks:07d}".rstrip("0") if ticks else ""
+        return f"datetime({stamp.strftime('%Y-%m-%dT%H:%M:%S')}{fraction}Z)"
 
     @property
     def start_kql(self) -> str:
