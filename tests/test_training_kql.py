@@ -247,6 +247,14 @@ def test_big_results_are_capped():
     assert "more than" in said and "rows" in said
 
 
+def test_a_runaway_query_is_stopped_and_the_sandbox_still_answers():
+    cubed = ("DeviceProcessEvents | extend k = 1 | join kind=inner (DeviceNetworkEvents | extend k = 1) on k "
+             "| join kind=inner (DeviceFileEvents | extend k = 1) on k | summarize count()")
+    run = kql_sandbox.run_kql(cubed, D, check_with_kusto=False, timeout=1)
+    assert run.kind == "error" and run.problem.startswith("stopped after 1 s")
+    assert kql_sandbox.run_kql("DeviceProcessEvents | count", D, check_with_kusto=False).ok
+
+
 def test_hostile_text_cannot_change_the_loaded_tables():
     before = kql_sandbox.run_kql("DeviceProcessEvents | count", D, check_with_kusto=False).frame.iloc[0, 0]
     for text in ['print x = "\'; DROP TABLE DeviceProcessEvents; --"', "DeviceProcessEvents | where FileName == \"x\"; "

@@ -16,6 +16,7 @@ A query that does not run is one of three kinds, never a traceback:
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,8 @@ DUCKDB_TYPES = {"string": "VARCHAR", "dynamic": "VARCHAR", "long": "BIGINT", "in
 #: Rows read back from one query: a trainee's ``DeviceProcessEvents`` without a filter must not
 #: fill the notebook's memory.
 MAX_ROWS = 20_000
+#: Seconds a query may run before it is stopped (the sample's tables answer in well under one).
+QUERY_SECONDS = 60.0
 #: Longest problem line shown (a duckdb message can quote a whole SQL translation).
 MAX_PROBLEM_CHARS = 300
 #: Kusto's diagnostics about names (unknown column, table, function) and types: the query
@@ -225,13 +228,14 @@ def _engine_problem(exc: Exception) -> tuple[str, str]:
 
 
 def run_kql(query: Any, data_dir: str | Path | None = None, max_rows: int = MAX_ROWS,
-            check_with_kusto: bool = True) -> KqlRun:
+            check_with_kusto: bool = True, timeout: float = QUERY_SECONDS) -> KqlRun:
     """Run ``query`` on the data folder (the course's by default) and return a ``KqlRun``.
 
     Microsoft's Kusto parser, when available, decides whether a failing query is invalid KQL
     (``syntax``/``error``) or valid KQL the local engine cannot run (``unsupported``). It also
     reads queries that run here, since duckdb-kql accepts some text Kusto refuses. ``ago()`` and
-    ``now()`` read the kit's clock (pinned in the course), not the machine's.
+    ``now()`` read the kit's clock (pinned in the course), not the machine's. A query still running
+    after ``timeout`` seconds is stopped (a join without a key can multiply tables).
     """
     import duckdb_kql
 
@@ -246,10 +250,18 @@ def run_kql(query: Any, data_dir: str | Path | None = None, max_rows: int = MAX_
     if errors and errors[0]:
         kind, problem = _kusto_problem(text, errors[0])
         return KqlRun(query, kind=kind, problem=problem, parser=parser)
+    con = sandbox_connection(data_dir)
+    stopper = threading.Timer(timeout, con.interrupt)
+    stopper.daemon = True
+    stopper.start()
     try:
-        relation = duckdb_kql.kql(sandbox_connection(data_dir), text, allow_write=False, query_now=clock.now())
+        relation = duckdb_kql.kql(con, text, allow_write=False, query_now=clock.now())
         frame = relation.limit(max_rows + 1).df()
     except Exception as exc:  # noqa: BLE001 (any failure of a trainee's query is one line, never a traceback)
+        if type(exc).__name__ == "InterruptException":
+            return KqlRun(query, kind="error", parser=parser, problem=(
+                f"stopped after {timeout:g} s: the query runs too long on this data (a join without a "
+                "selective key, or no filter before a join?)"))
         kind, problem = _engine_problem(exc)
         notes = []
         if parser == "kusto" and kind in ("syntax", "unsupported"):
@@ -263,5 +275,7 @@ def run_kql(query: Any, data_dir: str | Path | None = None, max_rows: int = MAX_
             if kind == "unsupported":
                 problem = f"not supported by the local engine (duckdb-kql): {problem}"
         return KqlRun(query, kind=kind, problem=_one_line(problem), parser=parser, notes=notes)
+    finally:
+        stopper.cancel()
     truncated = len(frame) > max_rows
     return KqlRun(query, frame=frame.iloc[:max_rows], truncated=truncated, parser=parser)
