@@ -201,6 +201,27 @@ def test_valid_kql_the_engine_lacks_is_not_graded(capsys):
     assert RESULTS[11].correct is False
 
 
+def test_an_engine_failure_on_valid_kql_is_not_the_trainee_s(monkeypatch):
+    """Kusto found the names and types right, so a runtime failure is the local engine's."""
+    require_kusto()
+    import duckdb
+    import duckdb_kql
+
+    def failing(*args, **kwargs):
+        raise duckdb.BinderException("Binder Error: something the translation got wrong\nLINE 1: ...")
+
+    monkeypatch.setattr(duckdb_kql, "kql", failing)
+    run = kql_sandbox.run_kql(M11, D)
+    assert run.kind == "unsupported" and "not supported by the local engine" in run.problem
+    assert "the translation got wrong" in run.problem and "\n" not in run.problem
+
+
+def test_a_folder_that_cannot_load_is_one_line(tmp_path):
+    (tmp_path / "DeviceProcessEvents.csv").write_text("Timestamp,DeviceName\nnot a time,pc\n", encoding="utf-8")
+    run = kql_sandbox.run_kql("DeviceProcessEvents | count", tmp_path, check_with_kusto=False)
+    assert run.kind == "error" and run.problem.startswith("the data could not be loaded") and "\n" not in run.problem
+
+
 def test_unknown_column_is_a_readable_error(capsys):
     require_kusto()
     said = verdict_of(11, UNKNOWN_COLUMN, capsys)

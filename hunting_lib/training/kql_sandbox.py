@@ -10,7 +10,8 @@ A query that does not run is one of three kinds, never a traceback:
 - ``syntax``: not valid KQL (Microsoft's Kusto parser, where Node is present, says where);
 - ``unsupported``: valid KQL the local engine cannot run (``mv-apply``, some functions): the
   query is not wrong, it just cannot be graded here;
-- ``error``: it parses, but fails on this data (an unknown column, a type mismatch).
+- ``error``: it parses, but does not fit these tables (an unknown column, a type mismatch), or
+  ran too long.
 """
 
 from __future__ import annotations
@@ -250,7 +251,10 @@ def run_kql(query: Any, data_dir: str | Path | None = None, max_rows: int = MAX_
     if errors and errors[0]:
         kind, problem = _kusto_problem(text, errors[0])
         return KqlRun(query, kind=kind, problem=problem, parser=parser)
-    con = sandbox_connection(data_dir)
+    try:
+        con = sandbox_connection(data_dir)
+    except Exception as exc:  # noqa: BLE001 (a folder that cannot be loaded is one line too)
+        return KqlRun(query, kind="error", parser=parser, problem=_one_line(f"the data could not be loaded: {exc}"))
     stopper = threading.Timer(timeout, con.interrupt)
     stopper.daemon = True
     stopper.start()
@@ -268,7 +272,9 @@ def run_kql(query: Any, data_dir: str | Path | None = None, max_rows: int = MAX_
             # Kusto found nothing wrong: valid KQL the local engine cannot run
             kind, problem = "unsupported", f"not supported by the local engine (duckdb-kql): {problem}"
         elif parser == "kusto":
-            problem = f"the local engine (duckdb-kql) failed on it: {problem}"
+            # Kusto checked its names and types against the same schema: what fails now is the
+            # local engine's translation, not the trainee's KQL
+            kind, problem = "unsupported", f"not supported by the local engine (duckdb-kql failed on it: {problem})"
         else:
             notes.append(f"Microsoft's Kusto parser was not available ({kusto_check.missing_reason()}); "
                          "duckdb-kql's own parser judged the query")
