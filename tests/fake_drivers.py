@@ -25,6 +25,7 @@ import pandas as pd
 from msticpy.data.drivers.driver_base import DriverBase
 
 from hunting_lib.schema import TABLES, table_columns
+from hunting_lib.training.kql_sandbox import add_frame
 from tests.kql_reference import _DUCKDB_TYPES, load_into_duckdb, run_kql
 
 
@@ -42,12 +43,7 @@ def connect_lean(frames: dict[str, pd.DataFrame]):
             con.execute(f'CREATE TABLE "{table}" ({columns})')
             continue
         frame = frame.copy(deep=False)
-        for column in frame.columns:
-            if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
-                frame[column] = frame[column].dt.tz_convert(None)
-        con.register("_incoming", frame)
-        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _incoming')
-        con.unregister("_incoming")
+        add_frame(con, table, frame)
         for column, kind in table_columns(table).items():
             if column not in frame.columns:
                 sql_type = _DUCKDB_TYPES[kind]

@@ -30,6 +30,7 @@ from hunting_lib.engine.query import seed_kql
 from hunting_lib.hunt import run_hunt
 from hunting_lib.params import HuntParams
 from hunting_lib.schema import TABLES, table_columns
+from hunting_lib.training.kql_sandbox import add_frame
 from tests.conftest import oracle
 
 duckdb_kql = oracle("duckdb_kql", "duckdb-kql needs Python 3.11+")
@@ -94,13 +95,7 @@ def kql_engine(tables: dict[str, pd.DataFrame]):
                                  "InitiatingProcessFileName", "InitiatingProcessCommandLine",
                                  "InitiatingProcessFolderPath", "InitiatingProcessId",
                                  "InitiatingProcessCreationTime", "FileName", "RemoteIP")})
-        data = data.copy()
-        for column in data.columns:
-            if isinstance(data[column].dtype, pd.DatetimeTZDtype):
-                data[column] = data[column].dt.tz_convert(None)
-        con.register("_incoming", data)
-        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _incoming')
-        con.unregister("_incoming")
+        add_frame(con, table, data.copy())
     return con
 
 

@@ -24,11 +24,14 @@ import yaml
 
 from hunting_lib.engine.query import seed_kql, seed_literals
 from hunting_lib.sample.generator import generate_sample
+from hunting_lib.training import checks
 from hunting_lib.training import course as training
 from tests.conftest import REPO, SAMPLE_DATA, oracle
 
 NOTEBOOK = REPO / "notebooks" / "training_rare_scheduled_tasks.ipynb"
 EXERCISES = sorted(training.CHECKERS)
+#: The query-mechanics exercises this file grades; 11-13 and 14-20 have test files of their own.
+MECHANICS = sorted(checks.CHECKERS)
 PASS = re.compile(r"^\[PASS\] Exercise (\d+): ", re.MULTILINE)
 FAIL = re.compile(r"^\[TRY AGAIN\] Exercise (\d+): ", re.MULTILINE)
 
@@ -195,7 +198,7 @@ def folder(request, tmp_path_factory) -> Path:
     return target
 
 
-@pytest.mark.parametrize("number", EXERCISES)
+@pytest.mark.parametrize("number", MECHANICS)
 def test_each_checker_accepts_the_right_answer_and_rejects_wrong_ones(folder, number, capsys):
     check = training.CHECKERS[number]
     right = right_answers(folder)[number]

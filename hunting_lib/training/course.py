@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from hunting_lib import clock
-from hunting_lib.training import checks
+from hunting_lib.training import checks, kql_exercises, triage_track
 from hunting_lib.training.answers import (
     VEEAM_WHY,
     default_rules,
@@ -67,6 +67,20 @@ from hunting_lib.training.data import (
     use_data,
 )
 from hunting_lib.training.grading import RESULTS, Verdict, read_groups
+from hunting_lib.training.kql_exercises import (
+    NotGraded,
+    Window,
+    check_11,
+    check_12,
+    check_13,
+    expected_11,
+    expected_12,
+    expected_13,
+    model_kql,
+    scaffold_kql,
+    window_13,
+)
+from hunting_lib.training.kql_sandbox import KqlRun, run_kql
 from hunting_lib.training.lessons import (
     KQL_STEPS,
     NAIVE_RULE,
@@ -78,10 +92,41 @@ from hunting_lib.training.lessons import (
     rare_groups_without_activity,
     shipped_rules,
 )
+from hunting_lib.training.pacing import course_plan
+from hunting_lib.training.triage_practice import (
+    definitions_table,
+    detection_groups,
+    expected_14,
+    expected_15,
+    expected_16,
+    expected_17,
+    expected_18,
+    expected_19,
+    expected_20,
+    export_rule_dry_run,
+    genuine_program,
+    handoff_dry_run,
+    practice_history,
+    practice_hunt,
+    practice_verdicts,
+    record_practice_verdict,
+    track_groups,
+    track_hunt,
+    watchlist_preview,
+    write_findings,
+)
+from hunting_lib.training.triage_track import check_14, check_15, check_16, check_17, check_18, check_19, check_20
 
 __all__ = [
     "ANSWER_KEY_FILE", "CHECKERS", "KQL_STEPS", "NAIVE_RULE", "RESULTS", "VEEAM_WHY", "ExerciseData", "Verdict",
-    "course_today", "pin_today", "read_groups", "why_choices",
+    "course_today", "pin_today", "read_groups", "why_choices", "course_plan",
+    "check_11", "check_12", "check_13", "expected_11", "expected_12", "expected_13", "model_kql", "scaffold_kql",
+    "window_13", "Window", "NotGraded", "KqlRun", "run_kql",
+    "check_14", "check_15", "check_16", "check_17", "check_18", "check_19", "check_20", "expected_14",
+    "expected_15", "expected_16", "expected_17", "expected_18", "expected_19", "expected_20", "definitions_table", "detection_groups",
+    "export_rule_dry_run", "genuine_program", "handoff_dry_run", "practice_history", "practice_hunt",
+    "practice_verdicts", "record_practice_verdict", "track_groups", "track_hunt", "watchlist_preview",
+    "write_findings",
     "answer_key_table", "check_1", "check_2", "check_3", "check_4", "check_5", "check_6", "check_7", "check_8",
     "check_9", "check_10", "default_rules", "exclusion_rules_table", "exercise_data", "expected_1", "expected_2",
     "expected_3", "expected_4", "expected_5", "expected_6", "expected_7", "expected_8", "expected_9",
@@ -92,7 +137,7 @@ __all__ = [
 
 #: Every exercise's checker, by number: the query's mechanics (1-10), KQL the trainee writes and
 #: the triage track.
-CHECKERS: dict[int, Callable[..., Verdict]] = {**checks.CHECKERS}
+CHECKERS: dict[int, Callable[..., Verdict]] = {**checks.CHECKERS, **kql_exercises.CHECKERS, **triage_track.CHECKERS}
 
 
 def course_today(data_dir: str | Path | None = None) -> dt.date:

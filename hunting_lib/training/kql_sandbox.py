@@ -85,7 +85,8 @@ def _create_empty(con: Any, table: str) -> None:
     con.execute(f'CREATE TABLE "{table}" ({columns})')
 
 
-def _add_frame(con: Any, table: str, frame: pd.DataFrame) -> None:
+def add_frame(con: Any, table: str, frame: pd.DataFrame) -> None:
+    """Create ``table`` from ``frame`` (changed in place: UTC times become naive, as DuckDB wants them)."""
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
             frame[column] = frame[column].dt.tz_convert(None)
@@ -111,7 +112,7 @@ def load_into_duckdb(data_dir: str | Path, full_schema: bool = False) -> Any:
             continue
         if full_schema:
             frame = ensure_columns(frame, table, list(table_columns(table)))
-        _add_frame(con, table, frame.copy())
+        add_frame(con, table, frame.copy())
     return con
 
 
@@ -126,7 +127,7 @@ def connect_frames(frames: dict[str, pd.DataFrame]) -> Any:
         if frame is None:
             _create_empty(con, table)
             continue
-        _add_frame(con, table, ensure_columns(frame, table, list(table_columns(table))).copy())
+        add_frame(con, table, ensure_columns(frame, table, list(table_columns(table))).copy())
     return con
 
 

@@ -2,7 +2,9 @@
 
 The course is cut into parts a trainee can finish in one sitting of 20-30 minutes. Each part
 starts with a markdown heading ``# Part N: title`` and says its time on the next line
-(``*About 25 minutes.*``); the opening cell states the total. Those figures come from
+(``*About 25 minutes.*``); the opening cell states the total. The closing cells, from the heading
+``# After the course`` on (the Monday checklist, the answer key, references), are for afterwards
+and belong to no part. Those figures come from
 ``part_estimates``, and a test checks that the notebook says what the estimate says, so adding an
 exercise without re-planning the parts fails a test instead of silently overrunning the day.
 
@@ -31,6 +33,8 @@ MINUTES_PER_EXERCISE = 10
 PART_MINUTES = (20, 30)
 
 _PART = re.compile(r"^# Part (\d+): (.+)$", re.MULTILINE)
+#: The closing cells (checklist, answer key, references) are for after the last sitting.
+_CLOSING = re.compile(r"^# After the course\b", re.MULTILINE)
 _STATED = re.compile(r"\*About (\d+) minutes\.\*")
 _TOTAL = re.compile(r"\*\*Time\*\* \| about (\d+) h (\d+) min")
 _EXERCISE = re.compile(r"^answer_\d+ = None\b", re.MULTILINE)
@@ -51,6 +55,8 @@ def part_estimates(path: str | Path | None = None) -> pd.DataFrame:
     notebook = nbformat.read(str(path or notebook_path()), as_version=4)
     rows: list[dict] = []
     for cell in notebook.cells:
+        if cell.cell_type == "markdown" and _CLOSING.search(cell.source):
+            break
         heading = _PART.search(cell.source) if cell.cell_type == "markdown" else None
         if heading:
             stated = _STATED.search(cell.source)

@@ -1,4 +1,4 @@
-"""The triage track's practice tools and expected answers (exercises 14-19).
+"""The triage track's practice tools and expected answers (exercises 14-20).
 
 The track walks one hunt from rare group to verdict, then to the hand-off and the exported
 detection, with the kit's own features: the task definitions on each rare group, the hunt
@@ -10,7 +10,7 @@ in ``triage_track``; this module holds what they and the notebook share:
 - practice helpers: a practice history in a folder the notebook creates (never the kit's own
   folder), verdicts recorded through ``history.verdicts``, the hand-off's dry run, the detection's
   dry run and the groups it would alert on;
-- ``expected_14`` ... ``expected_19``: computed from the answer key (``scenarios.yaml``'s
+- ``expected_14`` ... ``expected_20``: computed from the answer key (``scenarios.yaml``'s
   ``registration:`` entries) and the raw data, never typed in.
 
 Dates come from ``hunting_lib.clock`` only: the notebook pins it to the sample's date, so rule
@@ -328,13 +328,15 @@ def expected_18(data_dir: str | Path | None = None) -> set[GroupTriple]:
     return (verdict_groups(data_dir) & unsuppressed) - tripwire_groups(data_dir)
 
 
-def expected_19(data_dir: str | Path | None = None) -> dict[str, Any]:
+def expected_19(data_dir: str | Path | None = None) -> int:
     """Exercise 19: how many bookmarks the hand-off's dry run plans by default from the re-run's
-    findings.json (every unsuppressed finding), and which groups the exported detection would
-    still alert on although the re-run hunt suppresses them (the verdicts: a detection reads no
-    history)."""
+    findings.json (every unsuppressed finding)."""
     result = track_hunt(data_dir)
-    cleared = expected_18(data_dir)
     unsuppressed = triples(result.rare_tasks[result.rare_tasks["SuppressedBy"].isna()])
-    return {"bookmarks": len(unsuppressed - cleared),
-            "still_alerting": cleared & triples(detection_groups(result))}
+    return len(unsuppressed - expected_18(data_dir))
+
+
+def expected_20(data_dir: str | Path | None = None) -> set[GroupTriple]:
+    """Exercise 20: the groups the exported detection would still alert on although the re-run
+    hunt suppresses them (the verdicts: a detection reads no history)."""
+    return expected_18(data_dir) & triples(detection_groups(track_hunt(data_dir)))

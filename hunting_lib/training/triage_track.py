@@ -1,4 +1,4 @@
-"""The triage track's checkers, ``check_14`` ... ``check_19``: one finding walked from rare group
+"""The triage track's checkers, ``check_14`` ... ``check_20``: one finding walked from rare group
 to verdict (task name and creator, remote registration, delete-after-run, prevalence of the
 binary and the address), then to the hunt history's verdicts, the hand-off's dry run and the
 exported detection.
@@ -32,6 +32,7 @@ from hunting_lib.training.triage_practice import (
     expected_16,
     expected_18,
     expected_19,
+    expected_20,
     prevalence_facts,
     registrations_of,
     track_groups,
@@ -302,56 +303,61 @@ def check_18(answer: Any, data_dir: str | Path | None = None) -> Verdict:
 
 
 def check_19(answer: Any, data_dir: str | Path | None = None) -> Verdict:
-    """The bookmarks the hand-off's dry run plans by default, and the groups the exported
-    detection would still alert on although the re-run hunt suppresses them."""
+    """How many bookmarks the hand-off's dry run plans by default from the re-run's findings."""
     reference = track_groups(data_dir)
 
     def grade(answer: Any) -> Verdict:
-        given = _fields(answer, {"bookmarks": ("bookmark", "n"), "still_alerting": ("alerts", "detection")},
-                        "a dict {'bookmarks': n, 'still_alerting': <groups>}")
-        bookmarks = _number(given["bookmarks"], "bookmarks")
-        groups = read_groups(given["still_alerting"], reference, "the groups")
+        value = answer.get("bookmarks") if isinstance(answer, dict) else answer
+        bookmarks = _number(value, "bookmarks")
         expected = expected_19(data_dir)
-        bookmarks_ok, groups_ok = bookmarks == expected["bookmarks"], groups == expected["still_alerting"]
-        if bookmarks_ok and groups_ok:
-            return Verdict(19, True, f"{bookmarks} bookmarks, one per unsuppressed finding; and "
-                                     f"{groups_text(groups)} would still alert: the exported rule reads the "
-                                     "exclusion rules and the catalogue but not the history, so a verdict reaches "
-                                     "it only through a watchlist (handoff --sync-watchlist, export-rule "
-                                     "--watchlist).")
-        hints = []
-        if not bookmarks_ok:
-            before = int(reference["SuppressedBy"].isna().sum())
-            if bookmarks == before != expected["bookmarks"]:
-                hints.append("bookmarks: that is the count before your verdict; write findings.json from the re-run")
-            elif bookmarks == len(reference):
-                hints.append("bookmarks: that counts the suppressed groups too; by default the hand-off sends every "
-                             "unsuppressed finding")
-            elif bookmarks == 3 * expected["bookmarks"] + 1:
-                hints.append("bookmarks: that counts every call (the incident, relations, comments); count the "
-                             "calls whose kind is 'bookmark'")
-            else:
-                hints.append("bookmarks: run the dry run on the re-run's findings.json without --finding and count "
-                             "the bookmark calls")
-        if not groups_ok:
-            extra, missing = groups - expected["still_alerting"], expected["still_alerting"] - groups
-            rule_quiet = set(map(tuple, reference.loc[reference["SuppressedBy"].notna(),
-                                                      ["FileName", "ProcessCommandLine", "FolderPath"]].to_numpy()))
-            if extra & rule_quiet:
-                hints.append("still_alerting: the exported rule renders the exclusion rules and the known tasks, so "
-                             "the groups they suppress stay quiet there too")
-            if extra - rule_quiet:
-                hints.append("still_alerting: the question asks for groups your re-run suppresses; a finding the "
-                             "hunt still shows is not one")
-            if missing:
-                hints.append("still_alerting: the detection does not read the history file; which suppression "
-                             "of your re-run comes from there?")
-        return Verdict(19, False, _not_yet(hints))
+        if bookmarks == expected:
+            return Verdict(19, True, f"{bookmarks} bookmarks, one per unsuppressed finding of the re-run: the group "
+                                     "your verdict closed is not sent.")
+        before = int(reference["SuppressedBy"].isna().sum())
+        if bookmarks == before != expected:
+            hint = "that is the count before your verdict; write findings.json from the re-run"
+        elif bookmarks == len(reference):
+            hint = "that counts the suppressed groups too; by default the hand-off sends every unsuppressed finding"
+        elif bookmarks == 3 * expected + 1:
+            hint = "that counts every call (the incident, relations, comments); count the calls whose kind is 'bookmark'"
+        else:
+            hint = "run the dry run on the re-run's findings.json without --finding and count the bookmark calls"
+        return Verdict(19, False, _not_yet([hint]))
 
-    return graded(19, answer, grade, "{'bookmarks': n, 'still_alerting': <groups>}")
+    return graded(19, answer, grade, "the number of bookmarks")
+
+
+def check_20(answer: Any, data_dir: str | Path | None = None) -> Verdict:
+    """The groups the exported detection would still alert on although the re-run hunt
+    suppresses them."""
+    reference = track_groups(data_dir)
+
+    def grade(answer: Any) -> Verdict:
+        groups = read_groups(answer, reference, "the groups")
+        expected = expected_20(data_dir)
+        if groups == expected:
+            return Verdict(20, True, f"{groups_text(groups)} would still alert: the exported rule reads the exclusion "
+                                     "rules and the catalogue but not the history, so a verdict reaches it only "
+                                     "through a watchlist (handoff --sync-watchlist, export-rule --watchlist).")
+        hints = []
+        extra, missing = groups - expected, expected - groups
+        rule_quiet = set(map(tuple, reference.loc[reference["SuppressedBy"].notna(),
+                                                  ["FileName", "ProcessCommandLine", "FolderPath"]].to_numpy()))
+        if extra & rule_quiet:
+            hints.append("the exported rule renders the exclusion rules and the known tasks, so the groups they "
+                         "suppress stay quiet there too")
+        if extra - rule_quiet:
+            hints.append("the question asks for groups your re-run suppresses; a finding the hunt still shows is "
+                         "not one")
+        if missing:
+            hints.append("the detection does not read the history file; which suppression of your re-run comes "
+                         "from there?")
+        return Verdict(20, False, _not_yet(hints))
+
+    return graded(20, answer, grade, "the groups (rows, TaskIds, GroupKeys or tuples)")
 
 
 #: The track's checkers by exercise number.
 CHECKERS: dict[int, Callable[..., Verdict]] = {
-    14: check_14, 15: check_15, 16: check_16, 17: check_17, 18: check_18, 19: check_19,
+    14: check_14, 15: check_15, 16: check_16, 17: check_17, 18: check_18, 19: check_19, 20: check_20,
 }
