@@ -14,9 +14,17 @@ The notebook stays thin: it tells the story and calls these functions. It import
   from the answer key and the data, never typed in: regenerate the sample with another seed and
   the checkers follow;
 - ``grading``: the ``Verdict`` of an answer, the session's ``RESULTS``, reading sloppy answers;
-- ``checks``: one checker per exercise, ``check_1`` ... ``check_10``. Each grades the trainee's
-  answer, prints a ``Verdict`` (with a hint when the answer is wrong), records it in ``RESULTS``
-  and returns it; ``summary`` says which exercises are passed.
+- ``checks``: one checker per exercise of the query's mechanics, ``check_1`` ... ``check_10``. Each
+  grades the trainee's answer, prints a ``Verdict`` (with a hint when the answer is wrong), records
+  it in ``RESULTS`` and returns it; ``summary`` (here) says which exercises are passed;
+- ``kql_sandbox`` and ``kql_exercises``: exercises 11-13, whose answers are KQL the trainee writes,
+  run with duckdb-kql on the data and compared row by row (``run_kql``, ``check_11`` ...);
+- ``triage_practice`` and ``triage_track``: exercises 14-20, one finding walked from rare group to
+  verdict, the hand-off's dry run and the exported rule, in a throw-away history;
+- ``pacing``: the minutes of each part of the course (``course_plan``).
+
+Answers that name rare groups are read per group (``grading.read_groups``), never by file name.
+The course pins its own date (``pin_today``), so its answers do not change as rules expire.
 
 Every checker takes ``data_dir``; None means the folder chosen with ``use_data`` (by default the
 kit's ``sample_data``).
