@@ -18,6 +18,7 @@ import pytest
 
 from hunting_lib.params import HuntParams
 from hunting_lib.report.runner import build_report, notebook_to_html
+from hunting_lib.training import course as training
 from tests.conftest import REPO, SAMPLE_DATA, activity, oracle, task_start
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -189,7 +190,8 @@ def test_hostile_text_shows_as_text_and_nothing_runs(hostile_report):
 
 def test_the_training_notebook_keeps_hostile_data_inert(hostile_training):
     # The planted lessons still grade: one hostile extra task does not break the exercises.
-    assert "Exercises passed: 10/10" in hostile_training["printed"]
+    exercises = len(training.CHECKERS)
+    assert f"Exercises passed: {exercises}/{exercises}" in hostile_training["printed"], hostile_training["printed"][-3000:]
     assert hostile_training["pwned"] is None and hostile_training["dialogs"] == []
     assert hostile_training["images"] == 0 and hostile_training["errors"] == []
     assert "<script>window.__pwned = 1</script>" in hostile_training["text"]  # visible, as text
