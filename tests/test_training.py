@@ -149,7 +149,7 @@ def sloppy_right_answers(folder: Path) -> dict[int, list[object]]:
         5: [rows_of(right[5], folder), next(iter(right[5])), rows_of(right[5], folder).iloc[0]],
         6: [[str(r) for r in sorted(right[6])], pd.Series(sorted(right[6]))],
         7: [right[7].split(".")[0], right[7].upper()],
-        8: [rows_of({right[8]}, folder, "wider"), right[8],
+        8: [rows_of({right[8]}, folder, "wider"), right[8], int(rows_of({right[8]}, folder, "wider")["TaskId"].iloc[0]),
             next(s["id"].upper() for s in key.scenarios if group(s) == right[8])],
         9: [[f" {rule.upper()} ", f"({why.upper()})"], {"rule": rule, "why": why}],
         10: [rows_of(right[10], folder, "one_device"), list(rows_of(right[10], folder, "one_device")["GroupKey"])],

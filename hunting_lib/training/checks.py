@@ -7,8 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
-
 from hunting_lib.engine.addresses import ip_kind
 from hunting_lib.engine.query import seed_literals
 from hunting_lib.training.answers import (
@@ -264,7 +262,8 @@ def check_8(answer: Any, data_dir: str | Path | None = None) -> Verdict:
     def grade(answer: Any) -> Verdict:
         expected_scenarios = expected_8(data_dir)
         ids = {s["id"].lower(): d.group(s) for s in d.scenarios}
-        items = [answer] if isinstance(answer, (str, tuple, pd.DataFrame, pd.Series)) else list(answer)
+        # A collection of answers, or one answer of any form (a TaskId, a row, a key tuple, a name).
+        items = list(answer) if isinstance(answer, (list, set, frozenset)) else [answer]
         by_id = {ids[i.strip().lower()] for i in items if isinstance(i, str) and i.strip().lower() in ids}
         rest = [i for i in items if not (isinstance(i, str) and i.strip().lower() in ids)]
         given = by_id | (read_groups(rest, d.wider_rare, "a group of the wider hunt") if rest else set())
