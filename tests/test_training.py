@@ -266,6 +266,7 @@ def test_each_plausible_wrong_answer_gets_its_own_hint():
         (9, (right[9][0], "a"), "administrator"),
         (9, right[9][0], "now the why"),
         (10, set(), "at least one"),
+        (9, 5, "expected a rule id and a letter"),
     ]
     assert shells_compared_with_case(folder) != right[1]
     for number, answer, hint in cases:

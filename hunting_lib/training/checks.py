@@ -302,8 +302,10 @@ def _rule_and_why(answer: Any) -> tuple[str | None, str | None]:
         values = [answer.get("rule"), answer.get("why")]
     elif isinstance(answer, str):
         values = [answer]
-    else:
+    elif isinstance(answer, (list, tuple, set, frozenset)):
         values = list(answer)
+    else:
+        raise Unreadable(f"expected a rule id and a letter, got {answer!r}")
     rule, why = None, None
     for value in values:
         if value is None:
